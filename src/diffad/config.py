@@ -1,0 +1,381 @@
+"""One typed, frozen configuration for the whole pipeline.
+
+`params.yaml` is read once (by the stage scripts and the CLI, never by library code) into
+:class:`Params`. Every section is a frozen dataclass owned by the module it configures; this
+module only composes them and turns YAML into typed values:
+
+* unknown keys are errors that name the full key (``train_ddim.lerning_rate``),
+* values are checked against the field's type annotation (``bool`` is not an ``int``,
+  an ``int`` is accepted where a ``float`` is expected),
+* ``-S key=value`` overrides (the same syntax as ``dvc exp run -S``) are applied before checking,
+* each section's ``__post_init__`` checks ranges and raises :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin
+
+import yaml
+
+from diffad.errors import ConfigError, check_range
+
+T = TypeVar("T")
+
+DataSource = Literal["synthetic", "mvtec", "folder"]
+Transform = Literal["center-crop-dhariwal", "resize"]
+OnBadInput = Literal["fail", "skip"]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Shared dataset settings: what to import and at which resolution."""
+
+    source: DataSource = "synthetic"  # synthetic (built-in demo) | mvtec | folder
+    path: str = "data/raw"  # mvtec/folder: one category folder in MVTec AD layout
+    category: str = "fabric"  # name used in outputs; for `synthetic` the demo category
+    resolution: int = 64  # side of the square prepared images, pixels
+    transform: Transform = "center-crop-dhariwal"  # ADM/EDM2 crop, or plain resize
+    on_bad_input: OnBadInput = "fail"  # fail: stop naming the file; skip: leave out, count, report
+
+    def __post_init__(self) -> None:
+        check_range("data.resolution", self.resolution, 8, 4096)
+        if not self.category or "/" in self.category or self.category.startswith("."):
+            raise ConfigError(f"data.category: {self.category!r} is not a usable folder name")
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Where and how fast to compute; never changes results on CPU."""
+
+    device: str = "auto"  # auto (cuda if present) | cpu | cuda | cuda:N
+    threads: int = 0  # torch intra-op threads; 0 = the cores this process may use, minus busy ones
+
+    def __post_init__(self) -> None:
+        check_range("runtime.threads", self.threads, 0, 1024)
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise ConfigError(f"runtime.device: {self.device!r} is not auto, cpu, cuda or cuda:N")
+
+
+@dataclass(frozen=True)
+class ConvertDatasetConfig:
+    """`convert_dataset`: the demo generator's sizes and the manifest checks."""
+
+    demo_train_good: int = 240  # synthetic: good training images
+    demo_test_good: int = 40  # synthetic: good test images
+    demo_test_per_defect: int = 12  # synthetic: test images per defect kind
+    demo_test_unknown: int = 4  # synthetic: unlabelled images under test/unknown
+    min_train_images: int = 8  # validation fails below this many train images
+    min_test_images: int = 2  # ... and below this many labelled test images
+
+    def __post_init__(self) -> None:
+        for name in ("demo_train_good", "demo_test_good", "demo_test_per_defect"):
+            check_range(f"convert_dataset.{name}", getattr(self, name), 1, 100_000)
+        check_range("convert_dataset.demo_test_unknown", self.demo_test_unknown, 0, 100_000)
+        check_range("convert_dataset.min_train_images", self.min_train_images, 1, 1_000_000)
+        check_range("convert_dataset.min_test_images", self.min_test_images, 1, 1_000_000)
+
+
+@dataclass(frozen=True)
+class TrainDDIMConfig:
+    """`train_ddim`: the EDM denoiser D(x; sigma) and its training run."""
+
+    preset: Literal["xs", "s", "m"] = "xs"  # UNet size: xs for 2 CPU cores, s/m for GPUs
+    batch_size: int = 32  # images per step
+    steps: int = 3000  # optimizer steps
+    lr: float = 2e-3  # AdamW learning rate (after warm-up)
+    lr_warmup_steps: int = 200  # linear warm-up
+    weight_decay: float = 0.0  # AdamW
+    ema_halflife_images: int = 5000  # EMA half-life, in training images seen (EDM2 style)
+    p_mean: float = -1.2  # ln sigma ~ N(p_mean, p_std^2)
+    p_std: float = 1.2
+    sigma_data: float = 0.5  # std of the data in [-1, 1]
+    dropout: float = 0.0
+    hflip: bool = True  # augmentations of the good images
+    vflip: bool = False
+    rot90: bool = False
+    checkpoint_every: int = 500  # steps between resumable checkpoints
+    sample_steps: int = 32  # deterministic sampler steps for the sample grid
+    sample_count: int = 16  # images in the sample grid
+
+    def __post_init__(self) -> None:
+        check_range("train_ddim.batch_size", self.batch_size, 1, 65536)
+        check_range("train_ddim.steps", self.steps, 1, 10_000_000)
+        check_range("train_ddim.lr", self.lr, 1e-8, 1.0)
+        check_range("train_ddim.p_std", self.p_std, 1e-3, 10.0)
+        check_range("train_ddim.sigma_data", self.sigma_data, 1e-3, 10.0)
+        check_range("train_ddim.dropout", self.dropout, 0.0, 0.9)
+        check_range("train_ddim.checkpoint_every", self.checkpoint_every, 1, 10_000_000)
+
+
+@dataclass(frozen=True)
+class DDIMReconstructionConfig:
+    """The DDIM reconstruction detector (DDAD-style guidance), used by `evaluate` and `predict`."""
+
+    sigma_start: float = 0.5  # noise level the test image is pushed to (VE sigma)
+    steps: int = 10  # deterministic DDIM steps from sigma_start to 0
+    eta: float = 0.0  # 0 = deterministic; 1 = DDPM-like fresh noise each step
+    guidance: float = 1.0  # DDAD's w: pull toward the noised input
+    feature_blocks: tuple[int, ...] = (1, 2)  # EfficientNet-Lite0 blocks compared (strides 4, 8)
+    pixel_weight: float = 1.0  # DDAD's v in A = D_f + v (max D_f / max D_p) D_p
+    blur_sigma: float = 4.0  # Gaussian smoothing of the map, pixels at 256 px (scaled)
+    tile: bool = False  # larger-than-resolution images: score a grid of tiles, stitch
+    domain_adaptation_steps: int = 0  # >0: adapt a copy of the backbone (DDAD), in steps
+
+    def __post_init__(self) -> None:
+        check_range("evaluate.ddim.sigma_start", self.sigma_start, 1e-3, 100.0)
+        check_range("evaluate.ddim.steps", self.steps, 1, 1000)
+        check_range("evaluate.ddim.eta", self.eta, 0.0, 1.0)
+        check_range("evaluate.ddim.guidance", self.guidance, 0.0, 100.0)
+
+
+@dataclass(frozen=True)
+class CacheScoresConfig:
+    """`cache_scores`: multiscale scores s_i = D(x; sigma_i) - c_skip(sigma_i) x."""
+
+    num_sigmas: int = 20  # L noise levels on a Karras (rho) spacing
+    sigma_min: float = 0.1
+    sigma_max: float = 64.0
+    rho: float = 7.0
+    input: Literal["clean", "noised"] = "clean"  # clean image (reference) or mean D(x + sigma n) - c_skip x
+    noise_draws: int = 1  # noised input: draws averaged per level
+    patch_window: int = 3  # local window of the per-patch norm, pixels
+    patch_stride: int = 2  # patch map is H/stride x W/stride
+    batch_size: int = 64
+    bf16: bool = True  # CUDA only: bf16 autocast of the denoiser (norms are always summed in float32)
+
+    def __post_init__(self) -> None:
+        check_range("cache_scores.num_sigmas", self.num_sigmas, 2, 1000)
+        check_range("cache_scores.sigma_min", self.sigma_min, 1e-5, self.sigma_max)
+        check_range("cache_scores.rho", self.rho, 0.1, 100.0)
+        check_range("cache_scores.noise_draws", self.noise_draws, 1, 1000)
+        check_range("cache_scores.patch_window", self.patch_window, 1, 64)
+        check_range("cache_scores.patch_stride", self.patch_stride, 1, 64)
+        check_range("cache_scores.batch_size", self.batch_size, 1, 65536)
+
+
+@dataclass(frozen=True)
+class FitGMMConfig:
+    """`fit_gmm`: Gaussian mixture over per-image score norms."""
+
+    n_components: int = 7
+    covariance: Literal["full", "diag"] = "full"
+    search: bool = False  # grid search n_components with cross-validated held-out likelihood
+    search_components: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8, 9, 10)
+    cv_folds: int = 5
+    reg_covar: float = 1e-3  # added to covariance diagonals, in scaled units (sklearn's 1e-6 overfits)
+    features: Literal["raw", "log"] = "raw"  # fit the norms (reference) or their logarithm
+
+    def __post_init__(self) -> None:
+        check_range("fit_gmm.n_components", self.n_components, 1, 1000)
+        check_range("fit_gmm.cv_folds", self.cv_folds, 2, 100)
+        check_range("fit_gmm.reg_covar", self.reg_covar, 0.0, 1.0)
+        if not self.search_components or min(self.search_components) < 1:
+            raise ConfigError(f"fit_gmm.search_components: {self.search_components!r} needs values >= 1")
+
+
+@dataclass(frozen=True)
+class TrainFlowConfig:
+    """`train_flow`: PatchFlow, a position-conditioned flow over per-patch score norms."""
+
+    num_flows: int = 4  # spline coupling + LU linear blocks
+    hidden: int = 128  # MLP width
+    bins: int = 8  # rational-quadratic spline bins
+    tail_bound: float = 3.0
+    pos_dim: int = 128  # 2-D sinusoidal position code size
+    epochs: int = 10
+    batch_size: int = 128  # images per step
+    positions_per_step: int = 128  # random positions shared across the batch
+    lr: float = 3e-4
+    weight_decay: float = 1e-5
+    val_fraction: float = 0.1
+    patience: int = 3  # early stopping, in epochs without a new best
+
+    def __post_init__(self) -> None:
+        check_range("train_flow.num_flows", self.num_flows, 1, 64)
+        check_range("train_flow.epochs", self.epochs, 1, 100_000)
+        check_range("train_flow.val_fraction", self.val_fraction, 0.0, 0.9)
+
+
+@dataclass(frozen=True)
+class BaselinesConfig:
+    """`fit_baselines`: PatchCore and PaDiM on the same EfficientNet-Lite0 backbone."""
+
+    feature_blocks: tuple[int, ...] = (1, 2)  # blocks whose features are concatenated
+    input_size: int = 224  # images are resized to this before the backbone
+    coreset_ratio: float = 0.1  # PatchCore memory bank fraction (greedy k-center)
+    num_neighbors: int = 1  # PatchCore image score re-weighting neighbours
+    padim_dims: int = 100  # PaDiM random channel subset
+
+    def __post_init__(self) -> None:
+        check_range("fit_baselines.coreset_ratio", self.coreset_ratio, 1e-4, 1.0)
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """`evaluate`: methods, thresholds and report contents."""
+
+    methods: tuple[str, ...] = ("msma_gmm", "msma_flow", "ddim", "ensemble", "patchcore", "padim")
+    ddim: DDIMReconstructionConfig = field(default_factory=DDIMReconstructionConfig)
+    manual_threshold_quantile: float = 0.99  # manual threshold = this quantile of good scores
+    max_overlays: int = 400  # heatmap overlays written
+    worst_per_method: int = 8  # mistakes in the montage
+
+    def __post_init__(self) -> None:
+        check_range("evaluate.manual_threshold_quantile", self.manual_threshold_quantile, 0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class Params:
+    """The whole of ``params.yaml``. Built by :func:`load_params`."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    seed: int = 0  # one seed for data generation, training and sampling
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    convert_dataset: ConvertDatasetConfig = field(default_factory=ConvertDatasetConfig)
+    train_ddim: TrainDDIMConfig = field(default_factory=TrainDDIMConfig)
+    cache_scores: CacheScoresConfig = field(default_factory=CacheScoresConfig)
+    fit_gmm: FitGMMConfig = field(default_factory=FitGMMConfig)
+    train_flow: TrainFlowConfig = field(default_factory=TrainFlowConfig)
+    fit_baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (YAML/JSON-safe), e.g. to embed in a checkpoint."""
+        return to_plain(self)
+
+
+def load_params(path: str | Path, overrides: typing.Sequence[str] = ()) -> Params:
+    """Read ``path`` (YAML), apply ``key.sub=value`` overrides and build :class:`Params`."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: parameter file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    for item in overrides:
+        apply_override(raw, item)
+    return params_from_dict(raw, source=str(path))
+
+
+def params_from_dict(raw: dict[str, Any], source: str = "params") -> Params:
+    """Build :class:`Params` from a plain dict, checking keys and types."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    try:
+        return build(Params, raw, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """Apply one ``a.b.c=value`` override in place; the value is parsed as YAML."""
+    key, sep, text = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {item!r}: expected KEY=VALUE")
+    node = raw
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {item!r}: {part!r} is not a section")
+    node[parts[-1]] = yaml.safe_load(text) if text else ""
+
+
+def build(cls: type[T], raw: Any, prefix: str) -> T:
+    """Instantiate dataclass ``cls`` from mapping ``raw``; errors name ``prefix.key``."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix}: expected a mapping, got {type(raw).__name__}")
+    hints = _hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ConfigError(f"{_join(prefix, unknown[0])}: unknown key (known: {', '.join(sorted(names))})")
+    kwargs = {name: convert(value, hints[name], _join(prefix, name)) for name, value in raw.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a required field without default
+        raise ConfigError(f"{prefix}: {exc}") from None
+
+
+def convert(value: Any, hint: Any, key: str) -> Any:
+    """Check ``value`` against type ``hint`` and convert lists to tuples (configs are frozen)."""
+    origin = get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value, key)
+    if hint is Any:
+        return value
+    if origin is Literal:
+        if value not in get_args(hint):
+            choices = " | ".join(map(str, get_args(hint)))
+            raise ConfigError(f"{key}: {value!r} is not one of {choices}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return convert(value, arg, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: {value!r} matches no allowed type")
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        args = get_args(hint)
+        item_hint = args[0] if args else Any
+        return tuple(convert(v, item_hint, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        _, value_hint = get_args(hint) or (str, Any)
+        return {str(k): convert(v, value_hint, f"{key}.{k}") for k, v in value.items()}
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported type {hint!r}")
+
+
+def to_plain(obj: Any) -> Any:
+    """Dataclasses → dicts, tuples → lists, recursively."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_plain(v) for k, v in obj.items()}
+    return obj
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
