@@ -26,6 +26,7 @@ from diffad.errors import ConfigError, check_range
 
 T = TypeVar("T")
 
+METHODS = ("msma_gmm", "msma_flow", "ddim", "ensemble", "patchcore", "padim")  # every evaluable method
 DataSource = Literal["synthetic", "mvtec", "folder"]
 Transform = Literal["center-crop-dhariwal", "resize"]
 OnBadInput = Literal["fail", "skip"]
@@ -84,7 +85,7 @@ class ConvertDatasetConfig:
 class TrainDDIMConfig:
     """`train_ddim`: the EDM denoiser D(x; sigma) and its training run."""
 
-    preset: Literal["xs", "s", "m"] = "xs"  # UNet size: xs for 2 CPU cores, s/m for GPUs
+    preset: Literal["xxs", "xs", "s", "m"] = "xs"  # UNet size: xs for 2 CPU cores, s/m for GPUs, xxs smoke tests
     batch_size: int = 32  # images per step
     steps: int = 3000  # optimizer steps
     lr: float = 2e-3  # AdamW learning rate (after warm-up)
@@ -99,6 +100,7 @@ class TrainDDIMConfig:
     vflip: bool = False
     rot90: bool = False
     checkpoint_every: int = 500  # steps between resumable checkpoints
+    log_every: int = 50  # steps per row of loss.csv (mean loss over those steps)
     sample_steps: int = 32  # deterministic sampler steps for the sample grid
     sample_count: int = 16  # images in the sample grid
 
@@ -110,6 +112,11 @@ class TrainDDIMConfig:
         check_range("train_ddim.sigma_data", self.sigma_data, 1e-3, 10.0)
         check_range("train_ddim.dropout", self.dropout, 0.0, 0.9)
         check_range("train_ddim.checkpoint_every", self.checkpoint_every, 1, 10_000_000)
+        check_range("train_ddim.log_every", self.log_every, 1, 10_000_000)
+        check_range("train_ddim.lr_warmup_steps", self.lr_warmup_steps, 0, 10_000_000)
+        check_range("train_ddim.ema_halflife_images", self.ema_halflife_images, 0, 10**12)
+        check_range("train_ddim.sample_steps", self.sample_steps, 1, 10_000)
+        check_range("train_ddim.sample_count", self.sample_count, 1, 1024)
 
 
 @dataclass(frozen=True)
@@ -184,11 +191,12 @@ class TrainFlowConfig:
 
     num_flows: int = 4  # spline coupling + LU linear blocks
     hidden: int = 128  # MLP width
+    blocks: int = 2  # residual blocks in each coupling's conditioner
     bins: int = 8  # rational-quadratic spline bins
-    tail_bound: float = 3.0
-    pos_dim: int = 128  # 2-D sinusoidal position code size
+    tail_bound: float = 3.0  # spline on [-tail_bound, tail_bound], identity outside
+    pos_dim: int = 128  # 2-D sinusoidal position code size (multiple of 4: half rows, half columns)
     epochs: int = 10
-    batch_size: int = 128  # images per step
+    batch_size: int = 16  # images per step (reference 128; more, smaller steps fit 10 CPU epochs)
     positions_per_step: int = 128  # random positions shared across the batch
     lr: float = 3e-4
     weight_decay: float = 1e-5
@@ -197,36 +205,71 @@ class TrainFlowConfig:
 
     def __post_init__(self) -> None:
         check_range("train_flow.num_flows", self.num_flows, 1, 64)
+        check_range("train_flow.hidden", self.hidden, 1, 65536)
+        check_range("train_flow.blocks", self.blocks, 0, 64)
+        check_range("train_flow.bins", self.bins, 1, 256)
+        check_range("train_flow.tail_bound", self.tail_bound, 1e-3, 1e3)
+        check_range("train_flow.pos_dim", self.pos_dim, 4, 65536)
+        if self.pos_dim % 4:
+            raise ConfigError(f"train_flow.pos_dim: {self.pos_dim} is not a multiple of 4")
         check_range("train_flow.epochs", self.epochs, 1, 100_000)
+        check_range("train_flow.batch_size", self.batch_size, 1, 1_000_000)
+        check_range("train_flow.positions_per_step", self.positions_per_step, 1, 10_000_000)
+        check_range("train_flow.lr", self.lr, 1e-8, 1.0)
         check_range("train_flow.val_fraction", self.val_fraction, 0.0, 0.9)
+        check_range("train_flow.patience", self.patience, 1, 100_000)
 
 
 @dataclass(frozen=True)
 class BaselinesConfig:
     """`fit_baselines`: PatchCore and PaDiM on the same EfficientNet-Lite0 backbone."""
 
-    feature_blocks: tuple[int, ...] = (1, 2)  # blocks whose features are concatenated
+    feature_blocks: tuple[int, ...] = (1, 2)  # EfficientNet-Lite0 blocks (0..6), increasing, concatenated
     input_size: int = 224  # images are resized to this before the backbone
     coreset_ratio: float = 0.1  # PatchCore memory bank fraction (greedy k-center)
-    num_neighbors: int = 1  # PatchCore image score re-weighting neighbours
-    padim_dims: int = 100  # PaDiM random channel subset
+    projection_dim: int = 128  # PatchCore: random projection for coreset selection if wider; 0 = never
+    num_neighbors: int = 1  # PatchCore image score re-weighting neighbours (<= 1: plain max)
+    padim_dims: int = 100  # PaDiM random channel subset (all channels if fewer)
+    blur_sigma: float = 4.0  # Gaussian smoothing of the maps, pixels at 256 px (scaled)
+    batch_size: int = 32  # images per backbone batch
 
     def __post_init__(self) -> None:
+        if not self.feature_blocks or any(not 0 <= b <= 6 for b in self.feature_blocks):
+            raise ConfigError(f"fit_baselines.feature_blocks: {self.feature_blocks!r} needs values in 0..6")
+        if list(self.feature_blocks) != sorted(set(self.feature_blocks)):
+            raise ConfigError(f"fit_baselines.feature_blocks: {self.feature_blocks!r} must be increasing")
+        check_range("fit_baselines.input_size", self.input_size, 32, 4096)
         check_range("fit_baselines.coreset_ratio", self.coreset_ratio, 1e-4, 1.0)
+        check_range("fit_baselines.projection_dim", self.projection_dim, 0, 1_000_000)
+        check_range("fit_baselines.num_neighbors", self.num_neighbors, 1, 10_000)
+        check_range("fit_baselines.padim_dims", self.padim_dims, 1, 1_000_000)
+        check_range("fit_baselines.blur_sigma", self.blur_sigma, 0.0, 100.0)
+        check_range("fit_baselines.batch_size", self.batch_size, 1, 65536)
 
 
 @dataclass(frozen=True)
 class EvaluateConfig:
     """`evaluate`: methods, thresholds and report contents."""
 
-    methods: tuple[str, ...] = ("msma_gmm", "msma_flow", "ddim", "ensemble", "patchcore", "padim")
+    methods: tuple[str, ...] = METHODS  # subset of METHODS to evaluate
     ddim: DDIMReconstructionConfig = field(default_factory=DDIMReconstructionConfig)
-    manual_threshold_quantile: float = 0.99  # manual threshold = this quantile of good scores
+    reference_images: int = 48  # good training images scored for each method's good statistics
+    manual_threshold_quantile: float = 0.99  # manual threshold = this quantile of the good scores
+    flow_topk: int = 10  # msma_flow image score = mean of the k highest patch NLLs
     max_overlays: int = 400  # heatmap overlays written
     worst_per_method: int = 8  # mistakes in the montage
 
     def __post_init__(self) -> None:
         check_range("evaluate.manual_threshold_quantile", self.manual_threshold_quantile, 0.5, 1.0)
+        check_range("evaluate.reference_images", self.reference_images, 2, 100_000)
+        check_range("evaluate.flow_topk", self.flow_topk, 1, 1_000_000)
+        for method in self.methods:
+            if method not in METHODS:
+                raise ConfigError(
+                    f"evaluate.methods: unknown method {method!r} (known: {', '.join(METHODS)})"
+                )
+        if not self.methods:
+            raise ConfigError("evaluate.methods: at least one method is needed")
 
 
 @dataclass(frozen=True)
