@@ -85,7 +85,7 @@ class ConvertDatasetConfig:
 class TrainDDIMConfig:
     """`train_ddim`: the EDM denoiser D(x; sigma) and its training run."""
 
-    preset: Literal["xxs", "xs", "s", "m"] = "xs"  # UNet size: xs for 2 CPU cores, s/m for GPUs, xxs smoke tests
+    preset: Literal["xxs", "xs", "s", "m"] = "xs"  # UNet size: xs 2 CPU cores, s/m GPUs, xxs smoke tests
     batch_size: int = 32  # images per step
     steps: int = 3000  # optimizer steps
     lr: float = 2e-3  # AdamW learning rate (after warm-up)
@@ -128,16 +128,31 @@ class DDIMReconstructionConfig:
     eta: float = 0.0  # 0 = deterministic; 1 = DDPM-like fresh noise each step
     guidance: float = 1.0  # DDAD's w: pull toward the noised input
     feature_blocks: tuple[int, ...] = (1, 2)  # EfficientNet-Lite0 blocks compared (strides 4, 8)
+    feature_size: int = 0  # images resized to this side before the backbone; 0 = as they are
     pixel_weight: float = 1.0  # DDAD's v in A = D_f + v (max D_f / max D_p) D_p
     blur_sigma: float = 4.0  # Gaussian smoothing of the map, pixels at 256 px (scaled)
     tile: bool = False  # larger-than-resolution images: score a grid of tiles, stitch
     domain_adaptation_steps: int = 0  # >0: adapt a copy of the backbone (DDAD), in steps
+    adapt_lr: float = 1e-4  # domain adaptation: AdamW learning rate (DDAD)
+    adapt_lambda: float = 0.1  # domain adaptation: weight of staying close to the frozen backbone (DDAD)
+    adapt_guidance: float = 3.0  # domain adaptation: w of the reconstruction toward another image (DDAD)
+    batch_size: int = 16  # images (or tiles) reconstructed at once
 
     def __post_init__(self) -> None:
         check_range("evaluate.ddim.sigma_start", self.sigma_start, 1e-3, 100.0)
         check_range("evaluate.ddim.steps", self.steps, 1, 1000)
         check_range("evaluate.ddim.eta", self.eta, 0.0, 1.0)
         check_range("evaluate.ddim.guidance", self.guidance, 0.0, 100.0)
+        check_range("evaluate.ddim.feature_size", self.feature_size, 0, 4096)
+        check_range("evaluate.ddim.pixel_weight", self.pixel_weight, 0.0, 1000.0)
+        check_range("evaluate.ddim.blur_sigma", self.blur_sigma, 0.0, 100.0)
+        check_range("evaluate.ddim.domain_adaptation_steps", self.domain_adaptation_steps, 0, 1_000_000)
+        check_range("evaluate.ddim.batch_size", self.batch_size, 1, 65536)
+        check_range("evaluate.ddim.adapt_lr", self.adapt_lr, 1e-8, 1.0)
+        check_range("evaluate.ddim.adapt_lambda", self.adapt_lambda, 0.0, 100.0)
+        check_range("evaluate.ddim.adapt_guidance", self.adapt_guidance, 0.0, 100.0)
+        if not self.feature_blocks or any(not 0 <= b <= 6 for b in self.feature_blocks):
+            raise ConfigError(f"evaluate.ddim.feature_blocks: {self.feature_blocks!r} needs values in 0..6")
 
 
 @dataclass(frozen=True)

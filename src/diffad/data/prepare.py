@@ -1,0 +1,184 @@
+"""``convert_dataset``'s library side: raw images -> ``data/prepared/`` (docs/architecture.md).
+
+The output is built in a temporary folder beside ``out_dir`` and swapped in at the end, so an
+interrupted or failed run never leaves a half-written dataset; the raw data is only read.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from diffad.config import ConvertDatasetConfig, DataConfig
+from diffad.data.images import BadInputError, binarize_mask, load_file, to_rgb
+from diffad.data.manifest import INFO_NAME, MANIFEST_NAME, ManifestRow, write_info, write_manifest
+from diffad.data.sources import BadInputLog, SourceItem, scan_source
+from diffad.data.synthetic import write_demo
+from diffad.data.transforms import prepare_image, prepare_mask
+from diffad.errors import DataError
+
+
+@dataclass(frozen=True)
+class PrepareReport:
+    """What :func:`prepare_dataset` wrote."""
+
+    out_dir: Path
+    category: str
+    source: str
+    has_masks: bool
+    counts: dict[str, int]  # images, train, test, good, anomaly, unknown, masks, skipped
+    by_folder: dict[str, int]  # "<split>/<defect>" -> images
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {"path", "reason"}
+
+    def __str__(self) -> str:
+        c = self.counts
+        text = (
+            f"prepared {c['images']} images of {self.category!r} ({self.source}) in {self.out_dir}: "
+            f"train {c['train']}, test {c['test']} (good {c['good'] - c['train']}, anomaly {c['anomaly']}, "
+            f"unknown {c['unknown']}), {c['masks']} masks, {c['skipped']} skipped"
+        )
+        return text + "".join(f"\n  skipped {s['path']}: {s['reason']}" for s in self.skipped)
+
+
+def prepare_dataset(
+    data: DataConfig, convert: ConvertDatasetConfig, seed: int, out_dir: Path
+) -> PrepareReport:
+    """Import ``data`` (demo, mvtec or folder source) into ``out_dir`` at ``data.resolution``.
+
+    Raises :class:`DataError` naming the file for unusable input (``on_bad_input: fail``) and
+    whenever train/good or the labelled/unlabelled test set ends up empty.
+    """
+    out_dir = Path(out_dir)
+    if data.source == "synthetic":
+        with tempfile.TemporaryDirectory(prefix=f"diffad-demo-{data.category}-") as tmp:
+            write_demo(data.category, convert, seed, Path(tmp))
+            return _import(Path(tmp), data, out_dir, with_masks=True, shown_root=f"<demo {data.category}>")
+    root = Path(data.path)
+    _check_separate(root, out_dir)
+    return _import(root, data, out_dir, with_masks=data.source == "mvtec", shown_root=str(root))
+
+
+def _check_separate(root: Path, out_dir: Path) -> None:
+    """Refuse an output inside the raw data (or around it): the raw data is never modified."""
+    source, target = root.resolve(), out_dir.resolve()
+    if source == target or source in target.parents or target in source.parents:
+        raise DataError(f"{out_dir}: the prepared output must not overlap the source folder {root}")
+
+
+def _import(root: Path, data: DataConfig, out_dir: Path, with_masks: bool, shown_root: str) -> PrepareReport:
+    log = BadInputLog(policy=data.on_bad_input, root=root)
+    items = scan_source(root, with_masks, log)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        rows = [row for item in items if (row := _convert(item, root, work, data, log)) is not None]
+        by_folder = Counter(f"{row.split}/{row.defect}" for row in rows)
+        if not by_folder["train/good"]:
+            raise DataError(f"{root / 'train' / 'good'}: no usable good training images")
+        if not any(row.split == "test" for row in rows):
+            raise DataError(f"{root / 'test'}: no usable test images")
+        write_manifest(rows, work / MANIFEST_NAME)
+        labels = Counter(row.label for row in rows)
+        counts = {
+            "images": len(rows),
+            "train": by_folder["train/good"],
+            "test": len(rows) - by_folder["train/good"],
+            "good": labels["good"],
+            "anomaly": labels["anomaly"],
+            "unknown": labels["unknown"],
+            "masks": sum(bool(row.mask_path) for row in rows),
+            "skipped": len(log.skipped),
+        }
+        info = {
+            "category": data.category,
+            "source": data.source,
+            "resolution": data.resolution,
+            "transform": data.transform,
+            "has_masks": with_masks,
+            "counts": counts,
+            "skipped": log.skipped,
+            "defects": sorted({row.defect for row in rows if row.label == "anomaly"}),
+            "by_folder": dict(sorted(by_folder.items())),
+            "source_root": shown_root,
+        }
+        write_info(info, work / INFO_NAME)
+        _replace(work, out_dir)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return PrepareReport(
+        out_dir, data.category, data.source, with_masks, counts, info["by_folder"], log.skipped
+    )
+
+
+def _convert(
+    item: SourceItem, root: Path, work: Path, data: DataConfig, log: BadInputLog
+) -> ManifestRow | None:
+    """Decode, transform and write one image (and its mask); ``None`` when it is skipped."""
+    try:
+        source = load_file(item.image)
+        image = to_rgb(source.image, item.image)
+        mask = None
+        if item.mask is not None:
+            mask = binarize_mask(load_file(item.mask).image, item.mask)
+            if mask.size != image.size:
+                raise BadInputError(
+                    item.mask,
+                    f"mask is {mask.size[0]}x{mask.size[1]} but its image {item.image.name} is "
+                    f"{image.size[0]}x{image.size[1]}",
+                )
+    except BadInputError as exc:
+        log.report(Path(exc.path), exc.reason)
+        return None
+
+    relative = Path("images") / item.split / item.defect / f"{item.stem}.png"
+    prepared = prepare_image(image, data.resolution, data.transform)
+    _save(prepared, work / relative)
+    mask_path = ""
+    if mask is not None:
+        mask_relative = Path("masks") / item.split / item.defect / f"{item.stem}.png"
+        _save(prepare_mask(mask, data.resolution, data.transform), work / mask_relative)
+        mask_path = mask_relative.as_posix()
+    pixels = np.asarray(prepared, dtype=np.float64) / 255.0
+    return ManifestRow(
+        path=relative.as_posix(),
+        split=item.split,
+        label=item.label,
+        defect=item.defect,
+        mask_path=mask_path,
+        width=prepared.width,
+        height=prepared.height,
+        channels=len(prepared.getbands()),
+        mean=float(pixels.mean()),
+        std=float(pixels.std()),
+        sha256=source.sha256,
+        source_path=log.relative(item.image),
+        source_mode=source.mode,
+    )
+
+
+def _save(image: Image.Image, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format="PNG")
+
+
+def _replace(work: Path, out_dir: Path) -> None:
+    """Swap the finished ``work`` folder in for ``out_dir`` (two renames, then delete the old one)."""
+    old = None
+    if out_dir.exists() or out_dir.is_symlink():
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+        old.rmdir()
+        out_dir.rename(old)
+    work.rename(out_dir)
+    if old is None:
+        return
+    if old.is_dir() and not old.is_symlink():
+        shutil.rmtree(old)
+    else:
+        old.unlink()

@@ -1,0 +1,363 @@
+"""The Great Expectations suite over ``manifest.csv``: bad data fails the stage, not the training.
+
+GX Core 1.x runs in an ephemeral context (nothing written, no analytics, no network) on the
+manifest plus two derived columns:
+
+* ``_row`` -- the row's ``path`` (or ``row <i>``), used to name offending rows;
+* ``_same_as_train`` -- for a test row, the train row with the same source ``sha256`` (leakage).
+
+GX is imported lazily (~3 s), only when a validation runs.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from diffad.config import ConvertDatasetConfig
+from diffad.data.manifest import (
+    INFO_NAME,
+    LABELS,
+    MANIFEST_COLUMNS,
+    MANIFEST_NAME,
+    SPLITS,
+    read_info,
+    read_manifest,
+)
+
+ROW = "_row"
+SAME_AS_TRAIN = "_same_as_train"
+MAX_LISTED = 50  # offending rows kept per check in the JSON report
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation's outcome."""
+
+    name: str
+    description: str
+    success: bool
+    observed: Any  # GX's observed value, or the count of offending rows
+    offending: tuple[dict[str, Any], ...]  # {"path", "value"} of offending rows (at most MAX_LISTED)
+    offending_count: int
+    error: str | None = None  # set when GX could not evaluate the expectation
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "success": self.success,
+            "observed": _plain(self.observed),
+            "offending_count": self.offending_count,
+            "offending": [_plain(o) for o in self.offending],
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The suite's result over one manifest."""
+
+    manifest: str
+    rows: int
+    checks: tuple[Check, ...]
+
+    @property
+    def success(self) -> bool:
+        return all(check.success for check in self.checks)
+
+    @property
+    def failed(self) -> list[Check]:
+        return [check for check in self.checks if not check.success]
+
+    def summary(self, listed: int = 10) -> str:
+        """Readable text: failures first, each naming up to ``listed`` offending rows by path."""
+        status = "passed" if self.success else f"FAILED ({len(self.failed)} of {len(self.checks)} checks)"
+        lines = [f"data validation {status}: {self.manifest}, {self.rows} rows"]
+        for check in self.failed:
+            lines.append(f"  FAIL {check.name}: {check.description}")
+            if check.error:
+                lines.append(f"       could not evaluate: {check.error}")
+            elif check.offending_count:
+                lines.append(f"       {check.offending_count} offending row(s):")
+                lines += [f"         {o['path']}  ({o['value']})" for o in check.offending[:listed]]
+                if check.offending_count > listed:
+                    lines.append(f"         ... and {check.offending_count - listed} more")
+            else:
+                lines.append(f"       observed: {_plain(check.observed)}")
+        passed = [check.name for check in self.checks if check.success]
+        if passed:
+            lines.append(f"  ok   {', '.join(passed)}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: overall result, then every check (failures first)."""
+        ordered = self.failed + [check for check in self.checks if check.success]
+        return {
+            "success": self.success,
+            "checks_failed": len(self.failed),
+            "checks_total": len(self.checks),
+            "rows": self.rows,
+            "manifest": self.manifest,
+            "checks": [check.to_dict() for check in ordered],
+        }
+
+    def write(self, report_dir: Path) -> None:
+        """``validation.json`` and a small self-contained ``validation.html`` under ``report_dir``."""
+        report_dir = Path(report_dir)
+        report_dir.mkdir(parents=True, exist_ok=True)
+        data = self.to_dict()
+        (report_dir / "validation.json").write_text(json.dumps(data, indent=2) + "\n")
+        (report_dir / "validation.html").write_text(_html(data))
+
+
+def validate_prepared(out_dir: Path, convert: ConvertDatasetConfig, resolution: int) -> ValidationReport:
+    """Run the suite on ``out_dir/manifest.csv`` (``has_masks`` from ``info.json``)."""
+    out_dir = Path(out_dir)
+    manifest = read_manifest(out_dir / MANIFEST_NAME, strict=False)
+    info = read_info(out_dir / INFO_NAME)
+    return validate_manifest(
+        manifest,
+        resolution=resolution,
+        has_masks=bool(info["has_masks"]),
+        min_train_images=convert.min_train_images,
+        min_test_images=convert.min_test_images,
+        name=str(out_dir / MANIFEST_NAME),
+    )
+
+
+def validate_manifest(
+    manifest: pd.DataFrame,
+    *,
+    resolution: int,
+    has_masks: bool,
+    min_train_images: int,
+    min_test_images: int,
+    name: str = MANIFEST_NAME,
+) -> ValidationReport:
+    """Run the suite on a manifest DataFrame (as read by ``read_manifest(strict=False)``)."""
+    os.environ["GX_ANALYTICS_ENABLED"] = "false"
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)  # before import: it logs a lot
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.expectations.row_conditions import Column
+
+    _quiet_gx_loggers()
+
+    E = gx.expectations
+    frame = _with_derived_columns(manifest)
+    is_train = Column("split") == "train"
+    labelled_test = (Column("split") == "test") & (Column("label") != "unknown")
+    checks = [
+        (
+            "columns",
+            "all manifest columns are present",
+            E.ExpectTableColumnsToMatchSet(column_set=list(MANIFEST_COLUMNS), exact_match=False),
+        ),
+        (
+            "train_test_leak",
+            "no test image is a copy of a train image (same sha256: train/test leakage)",
+            E.ExpectColumnValuesToBeNull(column=SAME_AS_TRAIN),
+        ),
+        (
+            "repeated_sha256",
+            "no source file is used twice (repeated sha256)",
+            E.ExpectColumnValuesToBeUnique(column="sha256"),
+        ),
+        ("unique_path", "every prepared path is unique", E.ExpectColumnValuesToBeUnique(column="path")),
+        (
+            "split_values",
+            f"split is one of {', '.join(SPLITS)}",
+            E.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)),
+        ),
+        (
+            "label_values",
+            f"label is one of {', '.join(LABELS)}",
+            E.ExpectColumnValuesToBeInSet(column="label", value_set=list(LABELS)),
+        ),
+        (
+            "defect_present",
+            "every row names its defect folder",
+            E.ExpectColumnValuesToNotBeNull(column="defect"),
+        ),
+        (
+            "width",
+            f"width is {resolution}",
+            E.ExpectColumnValuesToBeInSet(column="width", value_set=[resolution]),
+        ),
+        (
+            "height",
+            f"height is {resolution}",
+            E.ExpectColumnValuesToBeInSet(column="height", value_set=[resolution]),
+        ),
+        (
+            "channels",
+            "images are RGB (3 channels)",
+            E.ExpectColumnValuesToBeInSet(column="channels", value_set=[3]),
+        ),
+        (
+            "not_constant",
+            "no image is constant (std > 0)",
+            E.ExpectColumnValuesToBeBetween(column="std", min_value=0, strict_min=True),
+        ),
+        (
+            "mean_range",
+            "mean intensity lies in [0, 1]",
+            E.ExpectColumnValuesToBeBetween(column="mean", min_value=0, max_value=1),
+        ),
+        (
+            "train_images",
+            f"at least {min_train_images} train images",
+            E.ExpectTableRowCountToBeBetween(min_value=min_train_images, row_condition=is_train),
+        ),
+        (
+            "test_images",
+            f"at least {min_test_images} labelled test images",
+            E.ExpectTableRowCountToBeBetween(min_value=min_test_images, row_condition=labelled_test),
+        ),
+    ]
+    if has_masks:
+        checks.append(
+            (
+                "mask_for_defects",
+                "every labelled defect image has a mask (the source has masks)",
+                E.ExpectColumnValuesToNotBeNull(
+                    column="mask_path", row_condition=Column("label") == "anomaly"
+                ),
+            )
+        )
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch = context.data_sources.add_pandas("prepared").add_dataframe_asset("manifest")
+    suite = context.suites.add(gx.ExpectationSuite(name="manifest"))
+    descriptions = {}
+    for check_name, description, expectation in checks:
+        expectation.meta = {"check": check_name}
+        suite.add_expectation(expectation)
+        descriptions[check_name] = description
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(
+            name="manifest", data=batch.add_batch_definition_whole_dataframe("all"), suite=suite
+        )
+    )
+    result = definition.run(
+        batch_parameters={"dataframe": frame},
+        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [ROW]},
+    )
+    outcomes = {r.expectation_config.meta["check"]: r for r in result.results}
+    return ValidationReport(
+        manifest=name,
+        rows=len(manifest),
+        checks=tuple(_check(n, descriptions[n], outcomes[n]) for n, _, _ in checks),
+    )
+
+
+def _quiet_gx_loggers() -> None:
+    """Some GX modules pin their own logger to INFO; the stage's INFO log wants none of it."""
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("great_expectations"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _with_derived_columns(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Empty text cells -> null (so "not null" means "given"), plus ``_row`` and ``_same_as_train``."""
+    frame = manifest.copy()
+    for column in frame.columns:
+        if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
+            frame[column] = frame[column].astype(object).where(frame[column] != "", None)
+    rows = frame["path"] if "path" in frame else pd.Series(dtype=object)
+    frame[ROW] = [p if isinstance(p, str) else f"row {i}" for i, p in enumerate(rows.reindex(frame.index))]
+    same = [None] * len(frame)
+    if {"split", "sha256"} <= set(frame.columns):
+        train = frame[frame["split"] == "train"]
+        first_train = dict(zip(train["sha256"][::-1], train[ROW][::-1], strict=True))
+        same = [
+            first_train.get(h) if s == "test" else None
+            for s, h in zip(frame["split"], frame["sha256"], strict=True)
+        ]
+    frame[SAME_AS_TRAIN] = pd.Series(same, index=frame.index, dtype=object)
+    return frame
+
+
+def _check(name: str, description: str, result: Any) -> Check:
+    details = result.result or {}
+    index_list = details.get("unexpected_index_list") or []
+    column = result.expectation_config.kwargs.get("column")
+    offending = tuple(
+        {"path": entry.get(ROW), "value": entry.get(column) if column else None}
+        for entry in index_list[:MAX_LISTED]
+    )
+    observed = details.get("observed_value", details.get("unexpected_count"))
+    mismatched = (details.get("details") or {}).get("mismatched")
+    if isinstance(mismatched, dict) and "missing" in mismatched:  # a column-set check: name what's absent
+        observed = {"missing": mismatched["missing"]}
+    return Check(
+        name=name,
+        description=description,
+        success=bool(result.success),
+        observed=observed,
+        offending=offending,
+        offending_count=int(details.get("unexpected_count") or len(index_list)),
+        error=_exception_message(result.exception_info),
+    )
+
+
+def _exception_message(info: Any) -> str | None:
+    """GX reports exceptions flat or keyed by metric; return the first message, if any."""
+    if not isinstance(info, dict):
+        return None
+    if "raised_exception" in info:
+        return str(info.get("exception_message")) if info.get("raised_exception") else None
+    for value in info.values():
+        message = _exception_message(value)
+        if message:
+            return message
+    return None
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy: numpy scalars -> Python, NaN -> None, containers recursively."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def _html(data: dict[str, Any]) -> str:
+    """A dependency-free HTML table of the checks (GX data docs need a file-backed context)."""
+    rows = []
+    for check in data["checks"]:
+        listed = "<br>".join(html.escape(f"{o['path']} ({o['value']})") for o in check["offending"][:20])
+        status = "ok" if check["success"] else "FAIL"
+        rows.append(
+            f"<tr class='{status}'><td>{status}</td><td>{html.escape(check['name'])}</td>"
+            f"<td>{html.escape(check['description'])}</td><td>{html.escape(str(check['observed']))}</td>"
+            f"<td>{check['offending_count']}</td><td>{listed or html.escape(check['error'] or '')}</td></tr>"
+        )
+    title = f"Data validation: {'passed' if data['success'] else 'FAILED'}"
+    return (
+        f"<!doctype html><meta charset='utf-8'><title>{title}</title>"
+        "<style>body{font-family:sans-serif}td,th{border:1px solid #ccc;padding:4px;vertical-align:top}"
+        "table{border-collapse:collapse}.FAIL td:first-child{color:#b00;font-weight:bold}</style>"
+        f"<h1>{title}</h1><p>{html.escape(data['manifest'])}: {data['rows']} rows, "
+        f"{data['checks_failed']} of {data['checks_total']} checks failed</p>"
+        "<table><tr><th></th><th>check</th><th>expectation</th><th>observed</th><th>offending</th>"
+        "<th>rows</th></tr>" + "".join(rows) + "</table>\n"
+    )
