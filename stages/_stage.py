@@ -21,7 +21,12 @@ def stage_parser(doc: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=summary)
     parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
     parser.add_argument(
-        "-S", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "-S",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a parameter, e.g. -S train_ddim.steps=100 (repeatable)",
     )
     return parser

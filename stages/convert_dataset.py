@@ -23,7 +23,9 @@ log = logging.getLogger("diffad.convert_dataset")
 def main(argv: Sequence[str] | None = None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--out", type=Path, default=Path("data/prepared"), help="prepared dataset folder")
-    parser.add_argument("--report", type=Path, default=Path("reports/validation"), help="validation report folder")
+    parser.add_argument(
+        "--report", type=Path, default=Path("reports/validation"), help="validation report folder"
+    )
     args = parser.parse_args(argv)
     params = load_stage_params(args)
 

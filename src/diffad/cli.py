@@ -15,7 +15,15 @@ from pathlib import Path
 
 from diffad.errors import DiffadError
 
-STAGES = ("convert_dataset", "train_ddim", "cache_scores", "fit_gmm", "train_flow", "fit_baselines", "evaluate")
+STAGES = (
+    "convert_dataset",
+    "train_ddim",
+    "cache_scores",
+    "fit_gmm",
+    "train_flow",
+    "fit_baselines",
+    "evaluate",
+)
 COMMANDS = {name.replace("_", "-"): f"stages.{name}" for name in STAGES}
 COMMANDS["predict"] = "diffad.evaluation.predict"
 COMMANDS["dashboard"] = "diffad.cli"  # handled by dashboard() below
@@ -40,8 +48,20 @@ def dashboard(argv: Sequence[str] | None = None) -> None:
     app = Path.cwd() / "dashboard" / "app.py"
     if not app.exists():
         raise DiffadError(f"{app}: not found; run `diffad dashboard` from the project root")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
-           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", *(argv or [])]
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+        *(argv or []),
+    ]
     raise SystemExit(subprocess.call(cmd))
 
 

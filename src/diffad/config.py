@@ -129,7 +129,8 @@ class DDIMReconstructionConfig:
     guidance: float = 1.0  # DDAD's w: pull toward the noised input
     feature_blocks: tuple[int, ...] = (1, 2)  # EfficientNet-Lite0 blocks compared (strides 4, 8)
     feature_size: int = 0  # images resized to this side before the backbone; 0 = as they are
-    pixel_weight: float = 1.0  # DDAD's v in A = D_f + v (max D_f / max D_p) D_p
+    pixel_weight: float = 1.0  # DDAD's v in A = D_f + v r D_p
+    pixel_scale: float = 2.0  # r: fixed (scores independent of the batch); 0 = max D_f / max D_p per image
     blur_sigma: float = 4.0  # Gaussian smoothing of the map, pixels at 256 px (scaled)
     tile: bool = False  # larger-than-resolution images: score a grid of tiles, stitch
     domain_adaptation_steps: int = 0  # >0: adapt a copy of the backbone (DDAD), in steps
@@ -145,6 +146,7 @@ class DDIMReconstructionConfig:
         check_range("evaluate.ddim.guidance", self.guidance, 0.0, 100.0)
         check_range("evaluate.ddim.feature_size", self.feature_size, 0, 4096)
         check_range("evaluate.ddim.pixel_weight", self.pixel_weight, 0.0, 1000.0)
+        check_range("evaluate.ddim.pixel_scale", self.pixel_scale, 0.0, 1e6)
         check_range("evaluate.ddim.blur_sigma", self.blur_sigma, 0.0, 100.0)
         check_range("evaluate.ddim.domain_adaptation_steps", self.domain_adaptation_steps, 0, 1_000_000)
         check_range("evaluate.ddim.batch_size", self.batch_size, 1, 65536)

@@ -1,0 +1,409 @@
+"""Finding and loading the pipeline's artifacts: read only, cached, missing files named.
+
+Where things are, relative to the project root (``$DIFFAD_ROOT``, else the working directory):
+
+    reports/                   the last `dvc repro` (one category; docs/architecture.md, "Reports")
+    runs/<category>/reports/   per-category copies kept by the Prefect parent flow
+    data/prepared/             prepared images and masks of the last `convert_dataset`
+    models/bundle/             the model bundle, for live inference
+
+Loaders take a path and the file's modification time (so a rewritten artifact is reloaded) and
+raise :class:`MissingArtifact` naming the file when it is absent or unreadable; the pages turn
+that into a "run `dvc repro` first" message instead of a traceback.
+
+Assumption on ``reports/heatmaps/<method>/maps.npy``: float16 ``(N_test, H, W)`` whose row i
+belongs to the i-th row of ``reports/scores.csv`` with ``split == "test"`` (evaluate writes the
+test rows in manifest order). A file whose N differs is ignored; the gallery then shows the PNGs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+ROOT_ENV = "DIFFAD_ROOT"
+METRIC_KEYS = (
+    "image_auroc",
+    "image_ap",
+    "pixel_auroc",
+    "aupro",
+    "image_f1",
+    "pixel_f1",
+    "image_f1_manual",
+    "pixel_f1_manual",
+    "ms_per_image",
+)
+METRIC_LABELS = {
+    "image_auroc": "image AUROC",
+    "image_ap": "image AP",
+    "pixel_auroc": "pixel AUROC",
+    "aupro": "AUPRO",
+    "image_f1": "image F1",
+    "pixel_f1": "pixel F1",
+    "image_f1_manual": "image F1 (manual thr.)",
+    "pixel_f1_manual": "pixel F1 (manual thr.)",
+    "ms_per_image": "ms / image",
+}
+METHOD_ORDER = ("msma_gmm", "msma_flow", "ddim", "ensemble", "patchcore", "padim")
+CURVE_NAMES = ("roc", "pr", "pro")
+NORM_THRESHOLD = 100.0  # normalized scores live in [0, 1000] with the decision threshold here
+
+
+class MissingArtifact(Exception):
+    """An artifact the page needs is absent or unreadable; ``path`` names it."""
+
+    def __init__(self, path: Path, reason: str = "not found") -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = Path(path), reason
+
+
+@dataclass(frozen=True)
+class Category:
+    """One category's artifacts; ``prepared`` / ``bundle`` are None when not on disk for it."""
+
+    name: str
+    reports: Path
+    prepared: Path | None
+    bundle: Path | None
+
+
+def project_root() -> Path:
+    return Path(os.environ.get(ROOT_ENV) or Path.cwd()).resolve()
+
+
+def _stamp(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return -1
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _json_cached(path: str, stamp: int) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def read_json(path: Path) -> Any:
+    """Parsed JSON of ``path``; MissingArtifact when absent or not valid JSON."""
+    if not path.is_file():
+        raise MissingArtifact(path)
+    try:
+        return _json_cached(str(path), _stamp(path))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MissingArtifact(path, f"unreadable ({exc})") from None
+
+
+def read_json_or(path: Path, default: Any) -> Any:
+    try:
+        return read_json(path)
+    except MissingArtifact:
+        return default
+
+
+# ------------------------------------------------------------------ categories
+
+
+def _category_of(path: Path) -> str | None:
+    value = read_json_or(path, {})
+    return (
+        value.get("category") if isinstance(value, dict) and isinstance(value.get("category"), str) else None
+    )
+
+
+def _own_or_shared(own: Path, shared: Path, name: str, meta: str) -> Path | None:
+    """``own`` if it exists, else ``shared`` when its ``meta`` JSON says it is category ``name``."""
+    if own.is_dir():
+        return own
+    return shared if shared.is_dir() and _category_of(shared / meta) == name else None
+
+
+def find_categories(root: Path) -> list[Category]:
+    """The main ``reports/`` first (named by its summary / prepared info / bundle), then ``runs/*``."""
+    found: dict[str, Category] = {}
+    main = root / "reports"
+    if any((main / f).is_file() for f in ("metrics.json", "scores.csv", "validation/validation.json")):
+        name = (
+            _category_of(main / "summary.json")
+            or _category_of(root / "data/prepared/info.json")
+            or _category_of(root / "models/bundle/bundle.json")
+            or "current"
+        )
+        prepared, bundle = root / "data/prepared", root / "models/bundle"
+        found[name] = Category(
+            name, main, prepared if prepared.is_dir() else None, bundle if bundle.is_dir() else None
+        )
+    for metrics in sorted(root.glob("runs/*/reports/metrics.json")):
+        base = metrics.parent.parent
+        if base.name in found:  # the main reports are the newest run of that category
+            continue
+        found[base.name] = Category(
+            base.name,
+            base / "reports",
+            _own_or_shared(base / "data/prepared", root / "data/prepared", base.name, "info.json"),
+            _own_or_shared(base / "models/bundle", root / "models/bundle", base.name, "bundle.json"),
+        )
+    return list(found.values())
+
+
+# ------------------------------------------------------------------ metrics
+
+
+def as_number(value: Any) -> float:
+    """A metric value as float; null, strings and non-finite values become NaN."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return math.nan
+    return float(value) if math.isfinite(value) else math.nan
+
+
+def method_rank(method: str) -> tuple[int, str]:
+    return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method)
+
+
+def metrics_frame(raw: Any) -> pd.DataFrame:
+    """``{method: {metric: value}}`` -> DataFrame indexed by method, columns METRIC_KEYS (NaN = n/a)."""
+    rows = {
+        m: {k: as_number(v.get(k)) for k in METRIC_KEYS}
+        for m, v in (raw or {}).items()
+        if isinstance(v, dict)
+    }
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(METRIC_KEYS), dtype=float)
+    return frame.loc[sorted(frame.index, key=method_rank)].rename_axis("method")
+
+
+def read_metrics(cat: Category) -> pd.DataFrame:
+    raw = read_json(cat.reports / "metrics.json")
+    if not isinstance(raw, dict):
+        raise MissingArtifact(cat.reports / "metrics.json", "malformed (expected {method: {metric: value}})")
+    return metrics_frame(raw)
+
+
+def metrics_table(categories: list[Category]) -> pd.DataFrame:
+    """Category x method rows with every metric; categories without metrics.json are left out."""
+    parts = []
+    for cat in categories:
+        try:
+            frame = read_metrics(cat)
+        except MissingArtifact:
+            continue
+        parts.append(frame.reset_index().assign(category=cat.name))
+    if not parts:
+        return pd.DataFrame(columns=["category", "method", *METRIC_KEYS])
+    return pd.concat(parts, ignore_index=True)[["category", "method", *METRIC_KEYS]]
+
+
+LOWER_IS_BETTER = frozenset({"ms_per_image"})
+
+
+def best_mask(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Boolean frame like ``table``: True where a value is its category's best in that column
+    (highest; lowest for times). Ties are all best; missing values never are."""
+    mask = pd.DataFrame(False, index=table.index, columns=table.columns)
+    for col in columns:
+        values = table[col].astype(float)
+        best = values.groupby(table["category"]).transform("min" if col in LOWER_IS_BETTER else "max")
+        mask[col] = np.isclose(values, best) & values.notna()
+    return mask
+
+
+def read_per_defect(cat: Category) -> tuple[pd.DataFrame, list[str]]:
+    """(rows method, defect, metrics..., notes).
+
+    Accepts ``{method: {defect: ...}}`` and ``{"methods": {method: {defect: ...}}, "notes": [...]}``.
+    """
+    raw = read_json(cat.reports / "metrics_per_defect.json")
+    notes: list[str] = []
+    if isinstance(raw, dict) and isinstance(raw.get("methods"), dict):
+        notes = [str(n) for n in raw.get("notes") or []]
+        raw = raw["methods"]
+    rows = [
+        {"method": m, "defect": d, **{k: as_number(v.get(k)) for k in METRIC_KEYS}}
+        for m, defects in (raw or {}).items()
+        if isinstance(defects, dict)
+        for d, v in defects.items()
+        if isinstance(v, dict)
+    ]
+    return pd.DataFrame(rows, columns=["method", "defect", *METRIC_KEYS]), notes
+
+
+def read_summary(cat: Category) -> dict:
+    summary = read_json_or(cat.reports / "summary.json", {})
+    return summary if isinstance(summary, dict) else {}
+
+
+# ------------------------------------------------------------------ scores, curves, heatmaps
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _csv_cached(path: str, stamp: int) -> pd.DataFrame:
+    return pd.read_csv(path)
+
+
+def read_csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
+    if not path.is_file():
+        raise MissingArtifact(path)
+    try:
+        frame = _csv_cached(str(path), _stamp(path))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # pandas' parser errors are ValueErrors
+        raise MissingArtifact(path, f"unreadable ({exc})") from None
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise MissingArtifact(path, f"lacks columns {', '.join(missing)}")
+    return frame
+
+
+def _as_bool(column: pd.Series) -> pd.Series:
+    if column.dtype == bool:
+        return column
+    return column.astype(str).str.strip().str.lower().isin(("true", "1", "yes"))
+
+
+def read_scores(cat: Category) -> pd.DataFrame:
+    """scores.csv, test rows only, with ``pos`` = the row's index into maps.npy and bool decisions."""
+    frame = read_csv(cat.reports / "scores.csv", ("path", "label", "defect")).copy()
+    if "split" in frame.columns:
+        frame = frame[frame["split"].astype(str) == "test"]
+    frame = frame.reset_index(drop=True)
+    frame["pos"] = np.arange(len(frame))
+    for m in score_methods(frame):
+        if f"{m}_anomalous" in frame.columns:
+            frame[f"{m}_anomalous"] = _as_bool(frame[f"{m}_anomalous"])
+        elif f"{m}_norm" in frame.columns:
+            frame[f"{m}_anomalous"] = frame[f"{m}_norm"] >= NORM_THRESHOLD
+    return frame
+
+
+def score_methods(scores: pd.DataFrame) -> list[str]:
+    return sorted((c[: -len("_score")] for c in scores.columns if c.endswith("_score")), key=method_rank)
+
+
+def read_curves(cat: Category) -> dict[str, pd.DataFrame]:
+    """{"roc"|"pr"|"pro": DataFrame(method, x, y)} for the curve files present (at least one)."""
+    folder = cat.reports / "curves"
+    curves = {}
+    for name in CURVE_NAMES:
+        try:
+            curves[name] = read_csv(folder / f"{name}.csv", ("method", "x", "y"))
+        except MissingArtifact:
+            continue
+    if not curves:
+        raise MissingArtifact(folder / "roc.csv")
+    return curves
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _maps_cached(path: str, stamp: int) -> np.ndarray:
+    return np.load(path, mmap_mode="r", allow_pickle=False)
+
+
+def heat_maps(cat: Category, method: str, n_test: int) -> np.ndarray | None:
+    """(N_test, H, W) memory-mapped raw maps of ``method``, or None when absent or misaligned."""
+    path = cat.reports / "heatmaps" / method / "maps.npy"
+    if not path.is_file():
+        return None
+    try:
+        maps = _maps_cached(str(path), _stamp(path))
+    except (OSError, ValueError):
+        return None
+    return maps if maps.ndim == 3 and maps.shape[0] == n_test else None
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _robust_range(path: str, stamp: int, good_rows: tuple[int, ...]) -> tuple[float, float]:
+    maps = np.load(path, mmap_mode="r", allow_pickle=False)
+    reference = np.asarray(maps[list(good_rows)] if good_rows else maps, np.float32)
+    vmin = float(np.median(reference))
+    vmax = float(np.quantile(np.asarray(maps, np.float32), 0.995))
+    return vmin, max(vmax, vmin + 1e-6)
+
+
+def map_range(cat: Category, method: str, good_rows: tuple[int, ...]) -> tuple[float, float]:
+    """Colour scale (vmin, vmax) of a method's maps: the bundle's (as evaluate drew the PNGs), else
+    the median of the good images' maps to the 99.5th percentile of all maps."""
+    if cat.bundle is not None:
+        t = read_json_or(cat.bundle / "bundle.json", {}).get("thresholds", {}).get(method, {})
+        vmin, vmax = as_number(t.get("map_vmin")), as_number(t.get("map_vmax"))
+        if math.isfinite(vmin) and math.isfinite(vmax) and vmax > vmin:
+            return vmin, vmax
+    path = cat.reports / "heatmaps" / method / "maps.npy"
+    return _robust_range(str(path), _stamp(path), good_rows)
+
+
+def overlay_png(cat: Category, method: str, defect: str, image_path: str) -> Path | None:
+    """The overlay evaluate saved for this test image, if any."""
+    path = cat.reports / "heatmaps" / method / str(defect) / f"{Path(image_path).stem}.png"
+    return path if path.is_file() else None
+
+
+def prepared_file(cat: Category, relative: str) -> Path | None:
+    if cat.prepared is None or not isinstance(relative, str) or not relative:
+        return None
+    path = cat.prepared / relative
+    return path if path.is_file() else None
+
+
+def mask_file(cat: Category, defect: str, image_path: str) -> Path | None:
+    return prepared_file(cat, f"masks/test/{defect}/{Path(image_path).stem}.png")
+
+
+# ------------------------------------------------------------------ data quality, bundle
+
+
+def read_validation(cat: Category) -> dict:
+    path = cat.reports / "validation" / "validation.json"
+    raw = read_json(path)
+    if not isinstance(raw, dict) or not isinstance(raw.get("results", []), list):
+        raise MissingArtifact(path, "malformed (expected {success, results: [...], statistics})")
+    return raw
+
+
+def validation_table(raw: dict) -> pd.DataFrame:
+    """One row per expectation, failures first; ``offending`` kept as a list."""
+    rows = []
+    for r in raw.get("results") or []:
+        if not isinstance(r, dict):
+            continue
+        offending = r.get("offending") or []
+        rows.append(
+            {
+                "success": bool(r.get("success")),
+                "expectation": str(r.get("expectation", "?")),
+                "column": r.get("column") or "",
+                "observed": _short(r.get("observed")),
+                "offending": list(offending) if isinstance(offending, list) else [str(offending)],
+            }
+        )
+    frame = pd.DataFrame(rows, columns=["success", "expectation", "column", "observed", "offending"])
+    return frame.sort_values("success", kind="stable").reset_index(drop=True)
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@st.cache_resource(show_spinner="Loading the model bundle…", max_entries=2)
+def _predictor_cached(bundle: str, stamp: int) -> Any:
+    from diffad.evaluation.predict import Predictor  # lazy: pulls torch, only the Inspect page needs it
+
+    return Predictor.load(bundle, device="cpu")
+
+
+def load_predictor(bundle: Path) -> Any:
+    """``diffad.evaluation.predict.Predictor`` of a bundle folder (cached until bundle.json changes)."""
+    meta = bundle / "bundle.json"
+    if not meta.is_file():
+        raise MissingArtifact(meta)
+    return _predictor_cached(str(bundle), _stamp(meta))
+
+
+def clear_caches() -> None:
+    st.cache_data.clear()
+    st.cache_resource.clear()

@@ -1,0 +1,84 @@
+"""Heatmaps: the test images with their anomaly map, ground-truth contour, score and decision."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import data, gallery, ui
+
+PER_PAGE = 24
+COLUMNS = 4
+
+st.title("Heatmaps")
+cat = ui.category("reports/scores.csv")
+scores = ui.need(data.read_scores, cat)
+methods = data.score_methods(scores)
+if not methods:
+    ui.stop_missing(data.MissingArtifact(cat.reports / "scores.csv", "has no <method>_score columns"))
+with_maps = [m for m in methods if (cat.reports / "heatmaps" / m).is_dir()]
+default = "ensemble" if "ensemble" in with_maps else (with_maps or methods)[0]
+
+left, middle, right = st.columns(3)
+method = left.selectbox("Method", methods, index=methods.index(default))
+defect_names = sorted(scores["defect"].astype(str).unique())
+defects = middle.multiselect("Defect type", defect_names, default=defect_names)
+label_names = sorted(scores["label"].astype(str).unique())
+labels = right.multiselect("Label", label_names, default=label_names)
+left, middle, right = st.columns(3)
+sort = left.selectbox("Sort by", gallery.SORTS)
+only_mistakes = middle.toggle("Only mistakes (false positives and misses)")
+maps = data.heat_maps(cat, method, len(scores))
+can_blend = maps is not None and cat.prepared is not None
+alpha = right.slider(
+    "Heatmap opacity",
+    0.0,
+    1.0,
+    0.5,
+    0.05,
+    disabled=not can_blend,
+    help="Blends the raw anomaly map (reports/heatmaps/<method>/maps.npy) over the image.",
+)
+
+if method not in with_maps:
+    st.info(
+        f"**{method}** gives an image score only (no anomaly map): the images are shown with their scores."
+    )
+elif not can_blend:
+    st.caption(
+        "Showing the overlays evaluate saved; the opacity slider needs "
+        f"`reports/heatmaps/{method}/maps.npy` (one map per test image) and `data/prepared/`."
+    )
+
+table = gallery.decisions(scores, method)
+rows = gallery.select(table, defects=defects, labels=labels, only_mistakes=only_mistakes, sort=sort)
+n_fp, n_miss = (table["mistake"] == gallery.FALSE_POSITIVE).sum(), (table["mistake"] == gallery.MISS).sum()
+st.caption(
+    f"{len(rows)} of {len(table)} test images shown · {method}: {n_fp} false positives, {n_miss} misses · "
+    "score normalized to [0, 1000], decision threshold 100 · cyan outline: ground truth"
+)
+if rows.empty:
+    st.info("No image matches the filters.")
+    st.stop()
+
+pages = math.ceil(len(rows) / PER_PAGE)
+page = st.number_input(f"Page (of {pages})", 1, pages, 1) if pages > 1 else 1
+rows = rows.iloc[(page - 1) * PER_PAGE : page * PER_PAGE]
+good = tuple(int(p) for p in table.loc[table["label"] == "good", "pos"])
+value_range = data.map_range(cat, method, good) if can_blend else None
+for start in range(0, len(rows), COLUMNS):
+    for column, (_, row) in zip(
+        st.columns(COLUMNS), rows.iloc[start : start + COLUMNS].iterrows(), strict=False
+    ):
+        image = gallery.tile(cat, method, row, n_test=len(scores), alpha=alpha, value_range=value_range)
+        if image is None:
+            column.caption(f"{gallery.caption(row)} (image file not found)")
+        else:
+            column.image(
+                str(image) if isinstance(image, Path) else image,
+                caption=gallery.caption(row),
+                width="stretch",
+                output_format="PNG",
+            )  # PNG keeps the 1-px contour crisp

@@ -1,0 +1,121 @@
+"""Inspect an image: upload -> score, percentile among good images, decision, heatmap, histogram."""
+
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import data, ui
+from dashboard.upload import MAX_MB, TYPES, read_upload
+
+
+def good_histogram(good: np.ndarray, score: float, threshold: float | None) -> alt.LayerChart:
+    """Histogram of the good reference scores, this image's score as a red rule, the threshold dashed."""
+    bars = (
+        alt.Chart(pd.DataFrame({"score": good.astype(float)}), title="Scores of good training images")
+        .mark_bar(opacity=0.7)
+        .encode(
+            x=alt.X("score:Q", bin=alt.Bin(maxbins=30), title="anomaly score (raw)"),
+            y=alt.Y("count():Q", title="images"),
+        )
+    )
+    marks = pd.DataFrame({"score": [score], "what": ["this image"]})
+    if threshold is not None:
+        marks = pd.concat([marks, pd.DataFrame({"score": [threshold], "what": ["decision threshold"]})])
+    rules = (
+        alt.Chart(marks)
+        .mark_rule(size=3)
+        .encode(
+            x="score:Q",
+            color=alt.Color(
+                "what:N",
+                title=None,
+                scale=alt.Scale(domain=["this image", "decision threshold"], range=["#d62728", "#555555"]),
+            ),
+            strokeDash=alt.StrokeDash(
+                "what:N",
+                legend=None,
+                scale=alt.Scale(domain=["this image", "decision threshold"], range=[[1, 0], [6, 4]]),
+            ),
+        )
+    )
+    return bars + rules
+
+
+def threshold_of(predictor: object, method: str) -> float | None:
+    value = getattr(getattr(predictor, "thresholds", {}).get(method), "threshold", None)
+    return float(value) if isinstance(value, int | float) and np.isfinite(value) else None
+
+
+st.title("Inspect an image")
+cat = ui.category("models/bundle/bundle.json")
+if cat.bundle is None:
+    ui.stop_missing(data.MissingArtifact(data.project_root() / "models" / "bundle" / "bundle.json"))
+try:
+    predictor = ui.need(data.load_predictor, cat.bundle)
+except Exception as exc:  # the loader is another part's code: show its message, not a traceback
+    st.error(
+        f"The model bundle `{cat.bundle}` could not be loaded: {exc}\n\n"
+        "Rebuild it with `dvc repro` (the evaluate stage writes models/bundle)."
+    )
+    st.stop()
+
+methods = list(predictor.methods)
+method = st.selectbox("Method", methods, index=methods.index("ensemble") if "ensemble" in methods else 0)
+upload = st.file_uploader(
+    f"Image ({', '.join(TYPES)}; at most {MAX_MB} MB)", type=list(TYPES), max_upload_size=MAX_MB
+)
+if upload is None:
+    st.info("Upload an image to score it with the model bundle.")
+    st.stop()
+image, problem = read_upload(upload.name, upload.getvalue())
+if problem:
+    st.error(problem)
+    st.stop()
+try:
+    with st.spinner("Scoring…"):
+        prediction = predictor.predict(image, method)
+except Exception as exc:  # same reason as above
+    st.error(f"Scoring `{upload.name}` with {method} failed: {exc}")
+    st.stop()
+
+score, percentile = float(prediction.score), float(prediction.percentile)
+first, second, third = st.columns(3)
+first.metric(
+    "Anomaly score",
+    f"{prediction.norm_score:.0f}",
+    help=f"normalized to [0, 1000]; 100 is the decision threshold (raw score {score:.5g})",
+)
+second.metric(
+    "Percentile among good training images",
+    f"{percentile:.1f} %",
+    help="share of the good reference images that score lower",
+)
+third.metric("Decision", "anomalous" if prediction.anomalous else "normal")
+if prediction.anomalous:
+    st.error(f"**Anomalous** by {method}: scores higher than {percentile:.1f} % of good images.")
+else:
+    st.success(f"**Normal** by {method}: scores higher than {percentile:.1f} % of good images.")
+
+left, right = st.columns(2)
+left.image(image, caption=f"{upload.name} ({image.width}×{image.height})", width="stretch")
+if prediction.overlay is not None:
+    right.image(prediction.overlay, caption=f"{method} anomaly map", width="stretch")
+elif prediction.heatmap is not None:  # no overlay: show the map itself, min-max scaled
+    heat = np.asarray(prediction.heatmap, np.float32)
+    span = float(heat.max() - heat.min()) or 1.0
+    right.image(
+        ((heat - heat.min()) / span * 255).astype(np.uint8), caption=f"{method} anomaly map", width="stretch"
+    )
+else:
+    right.info(f"{method} gives an image score only, no anomaly map.")
+
+good = np.asarray(predictor.good_scores(method), dtype=float)
+if good.size:
+    st.altair_chart(good_histogram(good, score, threshold_of(predictor, method)), width="stretch")
+    st.caption(
+        f"The {good.size} good reference images' {method} scores; red: this image; dashed: the decision "
+        "threshold."
+    )

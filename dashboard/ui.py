@@ -1,0 +1,69 @@
+"""What every page shares: the category picker and the "run `dvc repro` first" message."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import NoReturn, TypeVar
+
+import streamlit as st
+
+from dashboard.data import Category, MissingArtifact, clear_caches, find_categories, project_root
+
+T = TypeVar("T")
+CATEGORY_KEY = "category"
+
+
+def sidebar() -> None:
+    """Category picker (when there are several), the project folder, a reload button."""
+    root = project_root()
+    names = [c.name for c in find_categories(root)]
+    if len(names) > 1:
+        st.sidebar.selectbox("Category", names, key=CATEGORY_KEY)
+    elif names:
+        st.sidebar.caption(f"Category: **{names[0]}**")
+    st.sidebar.caption(f"Project: `{root}`")
+    if st.sidebar.button("Reload artifacts", help="Forget cached files (after a new `dvc repro`)"):
+        clear_caches()
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def warn_missing(exc: MissingArtifact) -> None:
+    """Say which artifact is missing or unreadable and how to make it."""
+    root = project_root()
+    st.warning(
+        f"**`{_shown(exc.path, root)}`: {exc.reason}** (project folder `{root}`).\n\n"
+        "Run `dvc repro` first (from the project root), or point `DIFFAD_ROOT` at the project folder.",
+        icon=":material/info:",
+    )
+
+
+def stop_missing(exc: MissingArtifact) -> NoReturn:
+    """:func:`warn_missing`, then end the page (no traceback)."""
+    warn_missing(exc)
+    st.stop()
+
+
+def need(load: Callable[..., T], *args: object) -> T:
+    """``load(*args)``, or the missing-artifact message when it raises :class:`MissingArtifact`."""
+    try:
+        return load(*args)
+    except MissingArtifact as exc:
+        stop_missing(exc)
+
+
+def category(needs: str = "reports/metrics.json") -> Category:
+    """The category picked in the sidebar (the first found by default); without any, ends the page
+    naming ``needs``, the artifact the page shows."""
+    root = project_root()
+    cats = find_categories(root)
+    if not cats:
+        stop_missing(MissingArtifact(root / needs))
+    chosen = st.session_state.get(CATEGORY_KEY)
+    return next((c for c in cats if c.name == chosen), cats[0])

@@ -1,0 +1,190 @@
+"""Evaluate every method on the prepared test images and write the reports and the model bundle.
+
+Recipe:
+    1. score a seeded subset of good *training* images (the reference) and every test image
+       with each method (MSMA from the score cache, the rest from the images);
+    2. per method: good statistics (ensemble standardisation), thresholds, normalisation;
+    3. metrics over the labelled test images (``unknown`` images are scored, not measured);
+    4. reports (metrics, per defect, scores, curves, heatmaps, mistakes) and the bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from diffad.config import Params
+from diffad.data.dataset import PreparedDataset
+from diffad.evaluation.bundle import write_bundle
+from diffad.evaluation.methods import (
+    ENSEMBLE_PARTS,
+    MSMA_METHODS,
+    MethodOutput,
+    Standardizer,
+    ensemble_output,
+)
+from diffad.evaluation.models import Models
+from diffad.evaluation.report import write_reports
+from diffad.evaluation.thresholds import MethodThresholds, fit_thresholds
+from diffad.metrics import method_metrics
+
+log = logging.getLogger(__name__)
+
+NORMS_PARITY_IMAGES = 8  # test images whose score norms are recomputed: timing and cache parity
+
+
+@dataclass
+class Evaluation:
+    """Everything the reports are made of."""
+
+    test_rows: np.ndarray  # manifest index of the test images (labelled and unknown)
+    labels: np.ndarray  # (N_test,) 1 anomaly, 0 good, -1 unknown
+    outputs: dict[str, MethodOutput]  # method -> outputs on the test images
+    thresholds: dict[str, MethodThresholds]
+    metrics: dict[str, dict]  # method -> method_metrics(...)
+    ms_per_image: dict[str, float]
+    standardizers: dict[str, Standardizer]
+
+
+def evaluate(
+    dataset: PreparedDataset, models: Models, norms: tuple[np.ndarray, np.ndarray], params: Params
+) -> Evaluation:
+    """Score, threshold and measure; ``norms`` = the cached (N, L), (N, L, h, w) score norms."""
+    cfg = params.evaluate
+    manifest = dataset.manifest
+    train = np.flatnonzero(((manifest["split"] == "train") & (manifest["label"] == "good")).to_numpy())
+    rng = np.random.default_rng(params.seed)
+    reference = np.sort(rng.permutation(train)[: cfg.reference_images])
+    test_rows = np.flatnonzero((manifest["split"] == "test").to_numpy())
+    labels = manifest["label"].iloc[test_rows].map({"good": 0, "anomaly": 1, "unknown": -1}).to_numpy()
+    methods = tuple(cfg.methods)
+    image_norms, patch_norms = norms
+
+    def score(rows: np.ndarray, timings: dict[str, float]) -> dict[str, MethodOutput]:
+        out: dict[str, MethodOutput] = {}
+        for start in range(0, len(rows), 64):  # bounded memory at large resolutions
+            chunk = rows[start : start + 64]
+            part = models.score(
+                dataset.images(manifest.iloc[chunk]),
+                scored,
+                norms=(image_norms[chunk], patch_norms[chunk]),
+                timings=(t := {}),
+            )
+            for m, o in part.items():
+                prev = out.get(m)
+                out[m] = (
+                    o
+                    if prev is None
+                    else MethodOutput(
+                        np.concatenate([prev.scores, o.scores]),
+                        None if o.maps is None else np.concatenate([prev.maps, o.maps]),
+                    )
+                )
+            for m, s in t.items():
+                timings[m] = timings.get(m, 0.0) + s
+        return out
+
+    scored = tuple(
+        m
+        for m in dict.fromkeys(methods + (ENSEMBLE_PARTS if "ensemble" in methods else ()))
+        if m != "ensemble"
+    )
+    log.info("scoring %d reference and %d test images with %s", len(reference), len(test_rows), scored)
+    ref_out = score(reference, {})
+    timings: dict[str, float] = {}
+    test_out = score(test_rows, timings)
+    ms_per_image = {m: 1000 * timings[m] / len(test_rows) for m in scored}
+    if set(MSMA_METHODS) & set(scored):
+        norm_ms = _msma_norm_ms(dataset, models, test_rows, image_norms)
+        for m in set(MSMA_METHODS) & set(scored):
+            ms_per_image[m] += norm_ms
+
+    standardizers = {m: Standardizer.fit(ref_out[m]) for m in ENSEMBLE_PARTS if m in ref_out}
+    models.standardizers = standardizers
+    if "ensemble" in methods:
+        ref_out["ensemble"] = ensemble_output(ref_out, standardizers)
+        test_out["ensemble"] = ensemble_output(test_out, standardizers)
+        ms_per_image["ensemble"] = sum(ms_per_image[m] for m in ENSEMBLE_PARTS)
+
+    labelled = labels >= 0
+    masks = dataset.masks(manifest.iloc[test_rows[labelled]]) if dataset.has_masks else None
+    defects = manifest["defect"].iloc[test_rows[labelled]].to_numpy()
+    thresholds, metrics = {}, {}
+    for m in methods:
+        lab_out = test_out[m].subset(np.flatnonzero(labelled))
+        thresholds[m] = fit_thresholds(
+            ref_out[m], lab_out, labels[labelled], masks, cfg.manual_threshold_quantile
+        )
+        metrics[m] = method_metrics(
+            labels[labelled],
+            lab_out.scores,
+            masks,
+            lab_out.maps,
+            defects,
+            thresholds[m].manual_threshold,
+            pixel_manual_threshold=thresholds[m].pixel_manual_threshold,
+        )
+    return Evaluation(
+        test_rows,
+        labels,
+        {m: test_out[m] for m in methods},
+        thresholds,
+        metrics,
+        {m: ms_per_image[m] for m in methods},
+        standardizers,
+    )
+
+
+def _msma_norm_ms(
+    dataset: PreparedDataset, models: Models, test_rows: np.ndarray, image_norms: np.ndarray
+) -> float:
+    """Per-image milliseconds of the score-norm computation (done by `cache_scores`, so not in the
+    timings above); recomputing a few test images also checks the cache against `predict`'s path."""
+    rows = test_rows[:NORMS_PARITY_IMAGES]
+    start = time.perf_counter()
+    fresh, _ = models.score_norms(dataset.images(dataset.manifest.iloc[rows]))
+    per_image = 1000 * (time.perf_counter() - start) / len(rows)
+    gap = float(np.max(np.abs(fresh - image_norms[rows]) / (np.abs(fresh) + 1e-6)))
+    if gap > 1e-2:
+        log.warning(
+            "score norms recomputed for %d test images differ from the cache by %.3g (relative)",
+            len(rows),
+            gap,
+        )
+    return per_image
+
+
+def run(
+    dataset: PreparedDataset,
+    models: Models,
+    norms: tuple[np.ndarray, np.ndarray],
+    params: Params,
+    *,
+    reports_dir: Path,
+    bundle_dir: Path,
+) -> Evaluation:
+    """Evaluate, then write the reports and the bundle."""
+    result = evaluate(dataset, models, norms, params)
+    write_reports(result, dataset, params, reports_dir)
+    write_bundle(bundle_dir, models, result.thresholds, result.standardizers, params, dataset.info)
+    (reports_dir / "summary.json").write_text(
+        json.dumps(
+            {
+                "category": params.data.category,
+                "has_masks": bool(dataset.has_masks),
+                "methods": list(params.evaluate.methods),
+                "n_test": int((result.labels >= 0).sum()),
+                "n_unknown": int((result.labels < 0).sum()),
+                "device": str(models.device),
+                "torch_threads": torch.get_num_threads(),
+            },
+            indent=2,
+        )
+    )
+    return result

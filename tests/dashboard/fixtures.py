@@ -1,0 +1,275 @@
+"""Fixture artifacts for the dashboard tests: a small fake project tree with known answers.
+
+``make_fixture_artifacts(root)`` writes what `convert_dataset` and `evaluate` would (see
+docs/architecture.md, "Reports"), for category ``fabric`` in ``reports/``, a second category
+``washer`` under ``runs/washer/reports/`` (metrics only), two Prefect run records and one broken
+one under ``runs/history/``, and a fake ``models/bundle/bundle.json``. The constants below are the
+answers the tests check; they are chosen by hand, not computed by the dashboard.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from diffad.viz.heatmap import overlay_heatmap
+
+CATEGORY, OTHER_CATEGORY = "fabric", "washer"
+METHODS = ("msma_gmm", "msma_flow", "ddim", "ensemble", "patchcore", "padim")
+MAP_METHODS = METHODS[1:]  # msma_gmm scores images only
+SIDE = 32
+# (defect, stem, label) in manifest order; normalized ensemble score; threshold 100.
+TEST = [
+    ("good", "000", "good"),
+    ("good", "001", "good"),
+    ("good", "002", "good"),
+    ("good", "003", "good"),
+    ("hole", "000", "anomaly"),
+    ("hole", "001", "anomaly"),
+    ("hole", "002", "anomaly"),
+    ("stain", "000", "anomaly"),
+    ("stain", "001", "anomaly"),
+    ("unknown", "000", "unknown"),
+]
+ENSEMBLE_NORM = [20.0, 45.0, 70.0, 140.0, 300.0, 520.0, 180.0, 410.0, 60.0, 250.0]
+ENSEMBLE_FALSE_POSITIVES = ["good/003"]  # good, norm >= 100
+ENSEMBLE_MISSES = ["stain/001"]  # anomaly, norm < 100 (unknown/000 is never a mistake)
+ENSEMBLE_TOP = "hole/001"  # highest score
+N_GOOD, N_HOLE = 4, 3
+
+IMAGE_AUROC = {
+    "msma_gmm": 0.912,
+    "msma_flow": 0.934,
+    "ddim": 0.871,
+    "ensemble": 0.987,
+    "patchcore": 0.946,
+    "padim": 0.903,
+}
+PIXEL_AUROC = {
+    "msma_gmm": None,
+    "msma_flow": 0.948,
+    "ddim": 0.962,
+    "ensemble": 0.958,
+    "patchcore": 0.941,
+    "padim": 0.929,
+}
+AUPRO = {
+    "msma_gmm": None,
+    "msma_flow": 0.861,
+    "ddim": 0.874,
+    "ensemble": 0.893,
+    "patchcore": 0.852,
+    "padim": 0.817,
+}
+MS_PER_IMAGE = {
+    "msma_gmm": 3.5,
+    "msma_flow": 8.25,
+    "ddim": 41.0,
+    "ensemble": 52.0,
+    "patchcore": 2.75,
+    "padim": 1.5,
+}
+BEST_IMAGE_AUROC = ("ensemble", 0.987)
+BEST_PIXEL_AUROC = ("ddim", 0.962)
+# washer: padim is best here, so "best" must be judged per category
+WASHER_IMAGE_AUROC = {"ensemble": 0.948, "patchcore": 0.931, "padim": 0.955}
+# Prefect run records for fabric, oldest first: ensemble image AUROC 0.95 -> 0.987 (+0.037)
+HISTORY = [
+    ("run-early", "2026-11-20T10:00:00+00:00", 0.950),
+    ("run-late", "2026-11-22T10:00:00+00:00", 0.987),
+]
+FAILED_EXPECTATION = "expect_column_values_to_be_between"
+OFFENDING = ["images/train/good/017.png", "images/train/good/042.png"]
+
+
+def _metrics(method: str) -> dict:
+    auroc = IMAGE_AUROC[method]
+    return {
+        "image_auroc": auroc,
+        "image_ap": round(auroc - 0.02, 3),
+        "pixel_auroc": PIXEL_AUROC[method],
+        "aupro": AUPRO[method],
+        "image_f1": round(auroc - 0.05, 3),
+        "pixel_f1": None if PIXEL_AUROC[method] is None else round(PIXEL_AUROC[method] - 0.4, 3),
+        "image_f1_manual": round(auroc - 0.1, 3),
+        "pixel_f1_manual": None,
+        "ms_per_image": MS_PER_IMAGE[method],
+    }
+
+
+def _write_json(path: Path, value: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=2))
+
+
+def _blob(i: int) -> np.ndarray:
+    """(SIDE, SIDE) bool disc, placed differently per image."""
+    yy, xx = np.mgrid[:SIDE, :SIDE]
+    cy, cx = 8 + (5 * i) % 16, 8 + (7 * i) % 16
+    return (yy - cy) ** 2 + (xx - cx) ** 2 <= 16
+
+
+def _images(prepared: Path) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """Writes the prepared test images and masks; returns (maps (N, SIDE, SIDE) float32, masks)."""
+    rng = np.random.default_rng(0)
+    maps, masks = [], []
+    for i, (defect, stem, label) in enumerate(TEST):
+        texture = 120 + 30 * np.sin(np.arange(SIDE) / 2.0)[None, :] + rng.normal(0, 6, (SIDE, SIDE))
+        blob = _blob(i) if label == "anomaly" else np.zeros((SIDE, SIDE), bool)
+        gray = np.clip(np.where(blob, 40, texture), 0, 255).astype(np.uint8)
+        path = prepared / "images" / "test" / defect / f"{stem}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.stack([gray] * 3, axis=-1)).save(path)
+        mask = None
+        if label == "anomaly":
+            mask = blob
+            mask_path = prepared / "masks" / "test" / defect / f"{stem}.png"
+            mask_path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(blob.astype(np.uint8) * 255).save(mask_path)
+        masks.append(mask)
+        maps.append(0.1 + 0.05 * rng.random((SIDE, SIDE)) + 0.8 * blob)
+    return np.stack(maps).astype(np.float32), masks
+
+
+def _curves(reports: Path) -> None:
+    x = np.linspace(0.0, 1.0, 21)
+    roc, pr, pro = [], [], []
+    for m in METHODS:
+        a = IMAGE_AUROC[m]
+        roc.append(pd.DataFrame({"method": m, "x": x, "y": x ** (1 / a - 1)}))  # area = a
+        pr.append(pd.DataFrame({"method": m, "x": x, "y": 1 - (1 - a) * x}))
+        if AUPRO[m] is not None:
+            pro.append(pd.DataFrame({"method": m, "x": 0.3 * x, "y": np.minimum(1.0, 3 * AUPRO[m] * x)}))
+    (reports / "curves").mkdir(parents=True, exist_ok=True)
+    for name, parts in (("roc", roc), ("pr", pr), ("pro", pro)):
+        pd.concat(parts).to_csv(reports / "curves" / f"{name}.csv", index=False)
+
+
+def make_fixture_artifacts(root: Path) -> Path:
+    """Write the fixture project under ``root``; returns ``root``."""
+    root = Path(root)
+    reports, prepared = root / "reports", root / "data" / "prepared"
+    maps, masks = _images(prepared)
+    _write_json(
+        prepared / "info.json",
+        {
+            "category": CATEGORY,
+            "source": "synthetic",
+            "resolution": SIDE,
+            "has_masks": True,
+            "counts": {"train": 0, "test": len(TEST)},
+            "skipped": [{"path": "raw/bad.png", "reason": "truncated file"}],
+        },
+    )
+    _write_json(
+        reports / "summary.json",
+        {"category": CATEGORY, "has_masks": True, "methods": list(METHODS), "n_test": len(TEST)},
+    )
+    _write_json(reports / "metrics.json", {m: _metrics(m) for m in METHODS})
+    per_defect = {m: {d: _metrics(m) for d in ("hole", "stain")} for m in METHODS}
+    _write_json(
+        reports / "metrics_per_defect.json",
+        {"methods": per_defect, "notes": ["msma_gmm: pixel metrics skipped (no anomaly map)"]},
+    )
+
+    norm = np.array(ENSEMBLE_NORM)
+    table = pd.DataFrame(
+        {
+            "path": [f"images/test/{d}/{s}.png" for d, s, _ in TEST],
+            "split": "test",
+            "label": [lab for _, _, lab in TEST],
+            "defect": [d for d, _, _ in TEST],
+        }
+    )
+    for k, m in enumerate(METHODS):
+        method_norm = norm if m == "ensemble" else np.roll(norm, k)
+        table[f"{m}_score"] = method_norm / 1000.0 + k
+        table[f"{m}_norm"] = method_norm
+        table[f"{m}_anomalous"] = method_norm >= 100
+    table.to_csv(reports / "scores.csv", index=False)
+    _curves(reports)
+
+    for m in MAP_METHODS:
+        folder = reports / "heatmaps" / m
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / "maps.npy", maps.astype(np.float16))
+        for i, (defect, stem, _) in enumerate(TEST):
+            rgb = np.asarray(Image.open(prepared / "images" / "test" / defect / f"{stem}.png").convert("RGB"))
+            overlay = overlay_heatmap(rgb, maps[i], vmin=0.1, vmax=0.9, mask=masks[i], out_size=(64, 64))
+            (folder / defect).mkdir(exist_ok=True)
+            Image.fromarray(overlay).save(folder / defect / f"{stem}.png")
+
+    results = [
+        {
+            "expectation": "expect_column_values_to_be_unique",
+            "column": "sha256",
+            "success": True,
+            "observed": {"unexpected_count": 0},
+            "offending": [],
+        },
+        {
+            "expectation": FAILED_EXPECTATION,
+            "column": "mean",
+            "success": False,
+            "observed": {"unexpected_count": 2},
+            "offending": OFFENDING,
+        },
+        {
+            "expectation": "expect_table_row_count_to_be_between",
+            "column": None,
+            "success": True,
+            "observed": 250,
+            "offending": [],
+        },
+    ]
+    _write_json(
+        reports / "validation" / "validation.json",
+        {
+            "success": False,
+            "results": results,
+            "statistics": {
+                "evaluated_expectations": 3,
+                "successful_expectations": 2,
+                "unsuccessful_expectations": 1,
+                "success_percent": 66.7,
+            },
+        },
+    )
+
+    thresholds = {
+        m: {
+            "threshold": 0.1 + k,
+            "map_vmin": 0.1 if m in MAP_METHODS else None,
+            "map_vmax": 0.9 if m in MAP_METHODS else None,
+            "good_scores": list(np.linspace(k, k + 0.09, 40)),
+        }
+        for k, m in enumerate(METHODS)
+    }
+    _write_json(
+        root / "models" / "bundle" / "bundle.json",
+        {"format": 1, "category": CATEGORY, "methods": list(METHODS), "thresholds": thresholds},
+    )
+
+    _write_json(
+        root / "runs" / OTHER_CATEGORY / "reports" / "metrics.json",
+        {m: {"image_auroc": v, "pixel_auroc": None} for m, v in WASHER_IMAGE_AUROC.items()},
+    )
+    for name, finished, auroc in HISTORY:
+        _write_json(
+            root / "runs" / "history" / f"{name}.json",
+            {
+                "run_id": name,
+                "flow_run_name": name,
+                "category": CATEGORY,
+                "finished": finished,
+                "state": "COMPLETED",
+                "accepted": True,
+                "metrics": {"ensemble": {"image_auroc": auroc}, "padim": {"image_auroc": 0.903}},
+            },
+        )
+    (root / "runs" / "history" / "broken.json").write_text("{not json")
+    return root

@@ -1,0 +1,90 @@
+"""A temporary clone of the project (tracked and new files, no outputs) with tiny parameters."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Small enough for a 2-core CI machine; every stage still does its real work.
+TINY = {
+    "data": {"resolution": 32},
+    "runtime": {"threads": 1},
+    "convert_dataset": {
+        "demo_train_good": 24,
+        "demo_test_good": 6,
+        "demo_test_per_defect": 3,
+        "demo_test_unknown": 2,
+        "min_train_images": 8,
+        "min_test_images": 2,
+    },
+    "train_ddim": {
+        "steps": 30,
+        "batch_size": 8,
+        "checkpoint_every": 10,
+        "lr_warmup_steps": 5,
+        "sample_count": 4,
+        "sample_steps": 4,
+    },
+    "cache_scores": {"num_sigmas": 6, "batch_size": 16},
+    "fit_gmm": {"n_components": 2},
+    "train_flow": {"epochs": 2, "batch_size": 8, "positions_per_step": 32, "num_flows": 1, "hidden": 32},
+    "fit_baselines": {"input_size": 64},
+    "evaluate": {"reference_images": 8, "max_overlays": 6, "ddim": {"steps": 3}},
+}
+
+
+def dvc(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "DVC_NO_ANALYTICS": "1",
+        "GX_ANALYTICS_ENABLED": "false",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=project,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=1800,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def merge(base: dict, extra: dict) -> dict:
+    for key, value in extra.items():
+        base[key] = merge(base.get(key, {}), value) if isinstance(value, dict) else value
+    return base
+
+
+@pytest.fixture
+def tiny_project(tmp_path: Path) -> Path:
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        check=True,
+    ).stdout.split()
+    project = tmp_path / "project"
+    for name in files:
+        if (ROOT / name).is_file():
+            (project / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, project / name)
+    params = merge(yaml.safe_load((project / "params.yaml").read_text()), TINY)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-qm", "tiny"], cwd=project, check=True)
+    return project

@@ -1,0 +1,52 @@
+"""The DVC pipeline end to end on tiny demo data, in a temporary clone of the project."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from tests.integration.conftest import dvc
+
+pytestmark = pytest.mark.slow
+
+
+def test_convert_dataset_stage_produces_manifest_and_second_repro_does_nothing(tiny_project):
+    dvc(tiny_project, "repro", "convert_dataset")
+    manifest = pd.read_csv(tiny_project / "data/prepared/manifest.csv")
+    assert {"train", "test"} == set(manifest["split"])
+    assert (manifest["width"] == 32).all() and (manifest["height"] == 32).all()
+    validation = json.loads((tiny_project / "reports/validation/validation.json").read_text())
+    assert validation["success"] is True
+    again = dvc(tiny_project, "repro", "convert_dataset")
+    assert "didn't change, skipping" in again.stdout or "is cached" in again.stdout
+    status = dvc(tiny_project, "status", "convert_dataset", "--json")
+    assert json.loads(status.stdout) == {}
+
+
+def test_changing_a_data_param_reruns_convert_dataset(tiny_project):
+    dvc(tiny_project, "repro", "convert_dataset")
+    dvc(tiny_project, "exp", "run", "-S", "data.category=washer", "convert_dataset")
+    info = json.loads((tiny_project / "data/prepared/info.json").read_text())
+    assert info["category"] == "washer"
+
+
+def test_full_pipeline_reports_every_method(tiny_project):
+    dvc(tiny_project, "repro")
+    metrics = json.loads((tiny_project / "reports/metrics.json").read_text())
+    assert set(metrics) == {"msma_gmm", "msma_flow", "ddim", "ensemble", "patchcore", "padim"}
+    for method, values in metrics.items():
+        for key in ("image_auroc", "image_ap", "image_f1"):
+            assert 0.0 <= values[key] <= 1.0, (method, key, values[key])
+        if method != "msma_gmm":
+            assert 0.0 <= values["pixel_auroc"] <= 1.0 and 0.0 <= values["aupro"] <= 1.0
+        else:
+            assert values["pixel_auroc"] is None
+        assert values["ms_per_image"] > 0
+    scores = pd.read_csv(tiny_project / "reports/scores.csv")
+    assert "unknown" in set(scores["label"])
+    assert (tiny_project / "models/bundle/bundle.json").exists()
+    assert any((tiny_project / "reports/heatmaps/ddim").rglob("*.png"))
+    shown = dvc(tiny_project, "metrics", "show", "--json")
+    assert "image_auroc" in shown.stdout
