@@ -79,7 +79,7 @@ def msma_outputs(
     topk: int,
 ) -> dict[str, MethodOutput]:
     """msma_gmm and msma_flow from score norms (N, L) and (N, L, h, w)."""
-    from diffad.flow.patchflow import image_scores_from_nll, patch_nll
+    from diffad.flow import image_scores_from_nll, patch_nll
 
     nll = patch_nll(flow, patch_norms.astype(np.float32), device=device, batch_size=64)  # (N, h, w)
     maps = resize_maps(torch.from_numpy(nll).float(), (resolution, resolution)).numpy()

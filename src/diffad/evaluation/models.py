@@ -51,10 +51,14 @@ class Models:
         return self._cache[name]
 
     def _load(self, name: str):
+        cfg = self.params
+        if name == "ddim":  # built from the denoiser and the backbone, no file of its own
+            from diffad.diffusion.detector import DDIMDetector
+
+            return DDIMDetector(self._get("denoiser"), self._ddim_extractor(), cfg.evaluate.ddim, self.device)
         path = self.paths.get(name)
         if path is None or not Path(path).exists():
             raise ArtifactError(f"{path or name}: model file missing; run `dvc repro` first")
-        cfg = self.params
         if name == "denoiser":
             from diffad.diffusion.checkpoint import load_denoiser
 
@@ -72,18 +76,8 @@ class Models:
             from diffad.baselines.patchcore import PatchCore
 
             cls = PatchCore if name == "patchcore" else PaDiM
-            return cls.load(path, self._baseline_extractor(), self.device)
-        if name == "ddim":
-            from diffad.diffusion.detector import DDIMDetector
-
-            return DDIMDetector(self._get("denoiser"), self._ddim_extractor(), cfg.evaluate.ddim, self.device)
+            return cls.load(path, None, self.device)  # backbone set-up comes from the file
         raise KeyError(name)
-
-    def _baseline_extractor(self):
-        from diffad.features.backbone import FeatureExtractor
-
-        c = self.params.fit_baselines
-        return FeatureExtractor(blocks=c.feature_blocks, input_size=c.input_size).to(self.device)
 
     def _ddim_extractor(self):
         from diffad.features.backbone import FeatureExtractor

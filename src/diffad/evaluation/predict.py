@@ -53,7 +53,7 @@ class Predictor:
         return cls(*load_bundle(Path(bundle_dir), device))
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
-        """(3, R, R) in [-1, 1], exactly as `convert_dataset` prepared the training images."""
+        """(1, 3, R, R) in [-1, 1], exactly as `convert_dataset` prepared the training images."""
         from diffad.data.transforms import to_model_input
 
         return to_model_input(image, self.meta["resolution"], self.meta["transform"])
@@ -68,7 +68,7 @@ class Predictor:
 
     def predict_batch(self, images: Sequence[Image.Image], method: str) -> list[Prediction]:
         self._check(method)
-        x = torch.stack([self.preprocess(im) for im in images])
+        x = torch.cat([self.preprocess(im) for im in images])
         output = self.models.score(x, (method,))[method]
         t = self.thresholds[method]
         norms, pct = t.normalize(output.scores), t.percentile(output.scores)
