@@ -67,8 +67,8 @@ def merge(base: dict, extra: dict) -> dict:
     return base
 
 
-@pytest.fixture
-def tiny_project(tmp_path: Path) -> Path:
+def make_tiny_project(tmp_path: Path) -> Path:
+    """Copy the project's tracked and new files into ``tmp_path/project`` with :data:`TINY` params."""
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT,
@@ -87,4 +87,17 @@ def tiny_project(tmp_path: Path) -> Path:
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
     subprocess.run([*git, "add", "-A"], cwd=project, check=True)
     subprocess.run([*git, "commit", "-qm", "tiny"], cwd=project, check=True)
+    return project
+
+
+@pytest.fixture
+def tiny_project(tmp_path: Path) -> Path:
+    return make_tiny_project(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def reproduced_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny project after a full `dvc repro` (shared by the tests of a module)."""
+    project = make_tiny_project(tmp_path_factory.mktemp("pipeline"))
+    dvc(project, "repro")
     return project

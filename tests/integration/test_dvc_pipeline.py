@@ -32,8 +32,8 @@ def test_changing_a_data_param_reruns_convert_dataset(tiny_project):
     assert info["category"] == "washer"
 
 
-def test_full_pipeline_reports_every_method(tiny_project):
-    dvc(tiny_project, "repro")
+def test_full_pipeline_reports_every_method(reproduced_project):
+    tiny_project = reproduced_project
     metrics = json.loads((tiny_project / "reports/metrics.json").read_text())
     assert set(metrics) == {"msma_gmm", "msma_flow", "ddim", "ensemble", "patchcore", "padim"}
     for method, values in metrics.items():
@@ -50,3 +50,46 @@ def test_full_pipeline_reports_every_method(tiny_project):
     assert any((tiny_project / "reports/heatmaps/ddim").rglob("*.png"))
     shown = dvc(tiny_project, "metrics", "show", "--json")
     assert "image_auroc" in shown.stdout
+
+
+def test_predict_matches_evaluation_and_refuses_to_overwrite(reproduced_project):
+    """`diffad predict` on the prepared test images reproduces evaluate's scores (same bundle,
+    same preprocessing), and does not overwrite earlier results without --force."""
+    import subprocess
+    import sys
+
+    tiny_project = reproduced_project
+    scores = pd.read_csv(tiny_project / "reports/scores.csv")
+    picked = scores[scores["label"] != "unknown"].iloc[[0, -1]]
+    # predict from the raw-like prepared PNGs: already at the resolution, the transform is a no-op
+    files = [str(tiny_project / "data/prepared" / p) for p in picked["path"]]
+    cmd = [
+        sys.executable,
+        "-m",
+        "diffad.cli",
+        "predict",
+        *files,
+        "--bundle",
+        "models/bundle",
+        "--method",
+        "padim",
+        "--out",
+        "predictions",
+        "--threads",
+        "1",
+    ]
+    done = subprocess.run(cmd, cwd=tiny_project, text=True, capture_output=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    predicted = pd.read_csv(tiny_project / "predictions/predictions.csv")
+    assert predicted["score"].to_numpy() == pytest.approx(picked["padim_score"].to_numpy(), rel=1e-4)
+    assert list(predicted["anomalous"]) == list(picked["padim_anomalous"])
+    again = subprocess.run(cmd, cwd=tiny_project, text=True, capture_output=True, timeout=600)
+    assert again.returncode == 2 and "--force" in again.stderr
+    # the ensemble recomputes the MSMA score norms from the denoiser (the cache holds float16)
+    cmd = [*cmd[:-6], "--method", "ensemble", "--out", "predictions_ensemble", "--threads", "1"]
+    done = subprocess.run(cmd, cwd=tiny_project, text=True, capture_output=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    predicted = pd.read_csv(tiny_project / "predictions_ensemble/predictions.csv")
+    assert predicted["score"].to_numpy() == pytest.approx(
+        picked["ensemble_score"].to_numpy(), rel=1e-2, abs=1e-2
+    )
