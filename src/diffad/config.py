@@ -243,7 +243,7 @@ class BaselinesConfig:
 
     feature_blocks: tuple[int, ...] = (1, 2)  # EfficientNet-Lite0 blocks (0..6), increasing, concatenated
     input_size: int = 224  # images are resized to this before the backbone
-    coreset_ratio: float = 0.1  # PatchCore memory bank fraction (greedy k-center)
+    coreset_ratio: float = 0.01  # PatchCore memory bank fraction (greedy k-center; paper: 1% ~ 25%)
     projection_dim: int = 128  # PatchCore: random projection for coreset selection if wider; 0 = never
     num_neighbors: int = 1  # PatchCore image score re-weighting neighbours (<= 1: plain max)
     padim_dims: int = 100  # PaDiM random channel subset (all channels if fewer)

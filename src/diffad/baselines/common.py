@@ -1,0 +1,123 @@
+"""What PatchCore and PaDiM share: the patch embedding, map post-processing and safetensors I/O.
+
+Both methods describe every position of a feature grid by the concatenated features of several
+backbone stages, upsampled to the grid of the first (shallowest) requested stage: at 224 px input and
+blocks (1, 2) that is a 56 x 56 grid of 24 + 40 = 64-d vectors. Their maps are returned at the
+original image resolution, smoothed by a Gaussian of ``blur_sigma`` pixels at 256 px (scaled).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from diffad.config import BaselinesConfig, build, to_plain
+from diffad.errors import ArtifactError, ConfigError
+from diffad.features.backbone import FeatureExtractor
+from diffad.maps import gaussian_blur, resize_maps
+
+FORMAT_VERSION = "1"
+BLUR_REFERENCE_SIZE = 256  # blur_sigma is given in pixels of a 256 px image
+
+
+def make_extractor(extractor: nn.Module | None, cfg: BaselinesConfig, device: torch.device) -> nn.Module:
+    """``extractor`` (or a new :class:`FeatureExtractor` from ``cfg``) on ``device``, checked against ``cfg``.
+
+    Any module mapping (N, 3, H, W) in [-1, 1] to a list of (N, C, h, w) maps works; a
+    ``FeatureExtractor`` must have the configured blocks and input size.
+    """
+    if extractor is None:
+        extractor = FeatureExtractor(cfg.feature_blocks, cfg.input_size)
+    for key in ("blocks", "input_size"):
+        wanted = cfg.feature_blocks if key == "blocks" else cfg.input_size
+        actual = getattr(extractor, key, wanted)
+        if actual != wanted:
+            name = "feature_blocks" if key == "blocks" else key
+            raise ConfigError(f"fit_baselines.{name}: {wanted!r}, but the feature extractor uses {actual!r}")
+    return extractor.to(device)
+
+
+def batches(images: torch.Tensor, batch_size: int, device: torch.device) -> Iterator[torch.Tensor]:
+    """Consecutive float32 batches of ``images`` (N, 3, H, W) moved to ``device``."""
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"images: expected (N, 3, H, W), got {tuple(images.shape)}")
+    for start in range(0, images.shape[0], batch_size):
+        yield images[start : start + batch_size].to(device=device, dtype=torch.float32)
+
+
+def patch_embedding(features: list[torch.Tensor], pool: int = 0, mode: str = "bilinear") -> torch.Tensor:
+    """Concatenate stage features on the first stage's grid: [(N, C_b, h_b, w_b)] -> (N, sum C_b, h_0, w_0).
+
+    ``pool`` > 1: each stage is first averaged over a ``pool`` x ``pool`` neighbourhood (stride 1,
+    PatchCore's local aggregation). ``mode``: interpolation of the deeper stages.
+    """
+    size = features[0].shape[-2:]
+    parts = []
+    for feature in features:
+        if pool > 1:
+            feature = F.avg_pool2d(feature, pool, stride=1, padding=pool // 2)
+        if feature.shape[-2:] != size:
+            align = {} if mode == "nearest" else {"align_corners": False}
+            feature = F.interpolate(feature, size=size, mode=mode, **align)
+        parts.append(feature)
+    return torch.cat(parts, dim=1)
+
+
+def finish_maps(patch_maps: torch.Tensor, size: tuple[int, int], blur_sigma: float) -> torch.Tensor:
+    """Grid maps (N, h, w) -> (N, H, W): bilinear upsampling, then a Gaussian blur scaled to ``size``."""
+    maps = resize_maps(patch_maps.float(), size)
+    return gaussian_blur(maps, blur_sigma * size[0] / BLUR_REFERENCE_SIZE)
+
+
+def save_state(
+    path: str | Path, method: str, tensors: dict[str, torch.Tensor], cfg: BaselinesConfig, extra: dict
+) -> None:
+    """Write ``tensors`` to ``path`` (safetensors, atomically) with method, config and ``extra`` as JSON."""
+    path = Path(path)
+    metadata = {
+        "method": method,
+        "format_version": FORMAT_VERSION,
+        "config": json.dumps(to_plain(cfg)),
+        "extra": json.dumps(extra),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+
+
+def load_state(
+    path: str | Path, method: str, keys: tuple[str, ...]
+) -> tuple[dict[str, torch.Tensor], BaselinesConfig, dict]:
+    """Read what :func:`save_state` wrote; :class:`ArtifactError` names the file and what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: {method} model file not found")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no iterator
+    except (SafetensorError, OSError) as exc:
+        raise ArtifactError(f"{path}: not a readable safetensors file ({exc})") from None
+    if metadata.get("method") != method:
+        raise ArtifactError(f"{path}: holds {metadata.get('method')!r}, expected a {method} model")
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{path}: format version {metadata.get('format_version')!r}, expected {FORMAT_VERSION}"
+        )
+    missing = [k for k in keys if k not in tensors]
+    if missing:
+        raise ArtifactError(f"{path}: tensor {missing[0]!r} missing")
+    try:
+        cfg = build(BaselinesConfig, json.loads(metadata["config"]), "fit_baselines")
+        extra = json.loads(metadata.get("extra", "{}"))
+    except (KeyError, ValueError) as exc:  # ConfigError is a ValueError
+        raise ArtifactError(f"{path}: stored config is invalid ({exc})") from None
+    return tensors, cfg, extra
