@@ -1,0 +1,314 @@
+"""Retrain flows: ``retrain`` (one category) and ``retrain-all`` (fan-out over categories).
+
+How a retrain keeps the accepted models safe
+--------------------------------------------
+DVC owns the stage graph and the cache; Prefect only decides *when* the pipeline runs, *where*
+(which worker), and *whether its result is kept*. One ``retrain`` run:
+
+1. ``prepare-workspace``  copies the project into a private staging workspace outside it (a
+   git-less DVC repository sharing the project's DVC cache, see :mod:`flows.workspace`) and
+   writes the category's parameters (``data.category``, ``data.source``, ``data.path`` and any
+   ``a.b=value`` overrides) into the copy's ``params.yaml``. The raw data is snapshotted and
+   hashed there.
+2. ``stage-graph``        asks DVC for the graph (``dvc dag --dot``); nothing here lists stages.
+3. ``validate-<stage>``   the gate: ``dvc repro convert_dataset`` prepares the data and runs the
+   Great Expectations suite; a failed suite fails the stage, the flow stops, nothing trains.
+4. ``repro-<stage>``      every other stage in DVC's topological order, one task each
+   (``dvc repro --single-item``), retried with exponential back-off on transient failures.
+   Unchanged stages are skipped or restored from DVC's run-cache, as with a plain ``dvc repro``.
+5. ``judge-metrics``      compares ``reports/metrics.json`` with the category's last accepted
+   metrics (:mod:`flows.promotion`); a drop beyond ``tolerance`` fails the run.
+6. ``promote``            only now does anything in the project change: the run's ``dvc.lock``,
+   ``params.yaml``, metrics and published outputs replace ``runs/<category>/accepted/`` in one
+   rename. If the run used the project's own ``params.yaml`` unchanged, the project workspace
+   is updated too (its outputs, then its ``dvc.lock``), so ``dvc status`` there stays clean.
+7. ``dvc-push-<remote>``  optionally pushes outputs and run-cache to a DVC remote.
+8. ``record-run``         always: ``runs/history/<run_id>.json`` and a markdown artifact
+   (metrics, deltas, validation summary, where the heatmaps and bundle are).
+
+Every failure before step 6 leaves the project byte-for-byte as it was: the pipeline only ever
+wrote into the staging workspace, which is deleted at the end (``keep_workspace`` keeps it).
+Alternatives considered: ``git worktree`` and ``dvc exp run --temp`` need a commit (they miss
+uncommitted code and the git-ignored raw data) and ``dvc exp`` runs the whole pipeline as one
+command, so a stage could no longer be a retried task of its own; snapshot-and-restore in place
+leaves a window in which the project holds half-written outputs.
+
+Run without a server (Prefect starts a temporary local API)::
+
+    python -m flows.retrain --category fabric
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_client, get_run_logger, runtime
+from prefect.deployments import run_deployment
+from prefect.tasks import exponential_backoff
+from pydantic import BaseModel, Field
+
+from diffad.errors import ConfigError
+from flows import promotion, tasks
+from flows.dvc_cli import ancestors, topological_order
+from flows.promotion import DEFAULT_KEYS
+from flows.report import render_report
+from flows.workspace import apply_overrides, category_overrides, lookup, read_params, remove_path
+
+WORK_ROOT = Path(tempfile.gettempdir()) / "diffad-retrain"  # default parent of staging workspaces
+
+
+class CategorySpec(BaseModel):
+    """One category to retrain: its name, where its raw data is, and extra parameter overrides."""
+
+    name: str = Field(description="data.category, also the folder name under runs/")
+    source: str | None = Field(default=None, description="data.source: synthetic | mvtec | folder")
+    path: str | None = Field(default=None, description="data.path: the raw data folder")
+    overrides: list[str] = Field(default_factory=list, description="extra KEY=VALUE parameter overrides")
+
+
+def retrain_parameters(
+    spec: CategorySpec, project_dir: str, options: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Parameters of the ``retrain`` flow for one category (``options``: shared extras, e.g. tolerance)."""
+    params = {
+        "project_dir": project_dir,
+        "category": spec.name,
+        "source": spec.source,
+        "data_path": spec.path,
+        "overrides": list(spec.overrides),
+    }
+    return {**params, **(options or {})}
+
+
+@flow(name="retrain")
+def retrain(
+    project_dir: str = ".",
+    category: str | None = None,
+    source: str | None = None,
+    data_path: str | None = None,
+    overrides: list[str] | None = None,
+    tolerance: float = 0.02,
+    compare: list[str] | None = None,
+    validation_stage: str = "convert_dataset",
+    validation_report: str = "reports/validation/validation.json",
+    metrics_file: str = "reports/metrics.json",
+    publish: list[str] | None = None,
+    remote: str | None = None,
+    retries: int = 2,
+    retry_delay_s: float = 30.0,
+    work_dir: str | None = None,
+    keep_workspace: bool = False,
+) -> dict[str, Any]:
+    """Validate, run the DVC pipeline in a staging workspace, promote only a run that is no worse.
+
+    Args:
+        project_dir: the DVC project (``prefect.yaml``'s pull step makes it the working directory).
+        category, source, data_path: ``data.category`` / ``data.source`` / ``data.path``; None keeps
+            the project's ``params.yaml`` value.
+        overrides: more ``a.b=value`` parameter overrides (``dvc exp run -S`` syntax).
+        tolerance: largest allowed drop of a compared metric against the last accepted run.
+        compare: metric keys compared (default image_auroc, pixel_auroc, aupro; higher is better).
+        validation_stage, validation_report: the DVC stage that validates the data and its report.
+        metrics_file: the metrics the decision is based on.
+        publish: output prefixes copied to ``runs/<category>/accepted/`` (default reports, models).
+        remote: a DVC remote: fetch its run-cache first, push outputs + run-cache on acceptance.
+        retries, retry_delay_s: retries of transient stage failures, first delay (doubles each time).
+        work_dir: parent of the staging workspace (default: the system temp folder).
+        keep_workspace: keep the staging workspace after the run (debugging).
+
+    Returns:
+        {"run_id", "category", "accepted", "metrics", "deltas", "history"}; a failed validation,
+        stage or metrics comparison fails the flow run (after its history record is written).
+    """
+    logger = get_run_logger()
+    project = Path(project_dir).resolve()
+    all_overrides = category_overrides(category, source, data_path) + list(overrides or ())
+    base = read_params(project)
+    params = apply_overrides(base, all_overrides)
+    name = promotion.check_category(str(category or lookup(params, "data.category") or "default"))
+    flow_run_id = runtime.flow_run.id
+    run_id = promotion.new_run_id(name, flow_run_id)
+    workspace = (Path(work_dir) if work_dir else WORK_ROOT).resolve() / run_id
+    policy = {"retries": retries, "retry_delay_seconds": exponential_backoff(retry_delay_s)(retries) or 0}
+    stage_task = tasks.run_stage.with_options(**policy)
+    keys = list(compare or DEFAULT_KEYS)
+
+    state, reason, data_hash = "Failed", None, None
+    metrics, decision, validation, outputs, order = None, None, None, {}, []
+    try:
+        ws = tasks.prepare_workspace(project, workspace, params, lookup(params, "data.path"))
+        data_hash = ws.data_hash
+        if remote:
+            tasks.sync_remote.with_options(**policy)(workspace, "fetch", remote)
+        graph = tasks.read_stage_graph(workspace)
+        order = topological_order(graph)
+        if validation_stage not in graph:
+            raise ConfigError(
+                f"validation_stage: {validation_stage!r} is not a stage of {project / 'dvc.yaml'}"
+            )
+        validation = tasks.validate_data.with_options(**policy)(
+            workspace, validation_stage, validation_report
+        )
+        done = ancestors(graph, validation_stage) | {validation_stage}
+        for stage in order:
+            if stage not in done:
+                stage_task(workspace, stage)
+        metrics, decision = tasks.judge_metrics(workspace, project, name, metrics_file, tolerance, keys)
+        if not decision.accepted:
+            reason = "metrics fell below the accepted run: " + "; ".join(decision.regressions)
+            raise tasks.MetricsRegressed(reason)
+        run = {
+            "run_id": run_id,
+            "category": name,
+            "flow_run_id": flow_run_id,
+            "data_hash": data_hash,
+            "overrides": all_overrides,
+            "stages": order,
+        }
+        outputs = tasks.promote(
+            workspace,
+            project,
+            name,
+            metrics_file,
+            list(publish or ("reports", "models")),
+            run,
+            update_project_workspace=params == base,
+        )
+        if remote:
+            tasks.sync_remote.with_options(**policy)(workspace, "push", remote)
+        state = "Completed"
+    except BaseException as exc:
+        reason = reason or f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        raise
+    finally:
+        if validation is None:  # the gate failed or never ran: show whatever report it left
+            validation = _report_if_any(workspace / validation_report)
+        record = promotion.history_record(
+            run_id,
+            name,
+            state=state,
+            metrics=metrics,
+            decision=decision,
+            reason=reason,
+            data_hash=data_hash,
+            flow_run_id=flow_run_id,
+        )
+        markdown = render_report(
+            run_id=run_id,
+            category=name,
+            state=state,
+            reason=reason,
+            metrics=metrics,
+            decision=decision,
+            tolerance=tolerance,
+            validation=validation,
+            outputs=outputs,
+            stages=order,
+        )
+        try:
+            history = tasks.record_run(project, record, markdown)
+        except Exception:  # never hide the run's own outcome behind a bookkeeping error
+            logger.exception("could not record run %s", run_id)
+            history = None
+        if not keep_workspace:
+            remove_path(workspace)
+    logger.info("run %s accepted; history %s", run_id, history)
+    return {
+        "run_id": run_id,
+        "category": name,
+        "accepted": True,
+        "metrics": metrics,
+        "deltas": decision.deltas,
+        "history": history,
+    }
+
+
+def _report_if_any(path: Path) -> dict[str, Any] | None:
+    """The validation report for the run summary, or None if missing or unreadable."""
+    try:
+        report = promotion.read_json(path)
+    except Exception:  # the summary must not replace the run's own error
+        return None
+    return report if isinstance(report, dict) else None
+
+
+def _wait_for_runs(flow_run_ids: dict[str, Any], poll_s: float) -> dict[str, str]:
+    """Poll the API until every flow run is final; {category: state name}."""
+    states: dict[str, str] = {}
+    with get_client(sync_client=True) as client:
+        while len(states) < len(flow_run_ids):
+            for name, run_id in flow_run_ids.items():
+                if name not in states and (state := client.read_flow_run(run_id).state) and state.is_final():
+                    states[name] = state.name
+            if len(states) < len(flow_run_ids):
+                time.sleep(poll_s)
+    return states
+
+
+@flow(name="retrain-all")
+def retrain_all(
+    categories: list[CategorySpec],
+    project_dir: str = ".",
+    deployment: str | None = None,
+    options: dict[str, Any] | None = None,
+    poll_s: float = 10.0,
+) -> dict[str, str]:
+    """Retrain several categories; fails (after all finished) if any of them failed.
+
+    With ``deployment`` (e.g. ``"retrain/on-demand"``) each category becomes its own flow run of
+    that deployment, queued at once, so every worker on the pool takes a share; otherwise the
+    categories run one after another in this process. ``options`` are passed to every ``retrain``.
+    """
+    logger = get_run_logger()
+    if deployment:
+        runs = {
+            spec.name: run_deployment(
+                deployment,
+                parameters=retrain_parameters(spec, project_dir, options),
+                timeout=0,
+                flow_run_name=f"retrain-{spec.name}",
+            ).id
+            for spec in categories
+        }
+        logger.info("queued %d run(s) of %s: %s", len(runs), deployment, runs)
+        states = _wait_for_runs(runs, poll_s)
+    else:
+        states = {}
+        for spec in categories:
+            state = retrain(**retrain_parameters(spec, project_dir, options), return_state=True)
+            states[spec.name] = state.name
+    failed = sorted(name for name, state in states.items() if state != "Completed")
+    if failed:
+        raise RuntimeError(f"retrain failed for {', '.join(failed)}: {states}")
+    return states
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m flows.retrain``: one retrain in this process (Prefect's local API if no server)."""
+    parser = argparse.ArgumentParser(description="Retrain one category through the DVC pipeline.")
+    parser.add_argument("--project-dir", default=".")
+    parser.add_argument("--category")
+    parser.add_argument("--source")
+    parser.add_argument("--data-path")
+    parser.add_argument("-S", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--tolerance", type=float, default=0.02)
+    parser.add_argument("--remote")
+    args = parser.parse_args(argv)
+    retrain(
+        project_dir=args.project_dir,
+        category=args.category,
+        source=args.source,
+        data_path=args.data_path,
+        overrides=args.overrides,
+        tolerance=args.tolerance,
+        remote=args.remote,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Prefect tasks of a retrain: each wraps one step of :mod:`flows.workspace`, :mod:`flows.dvc_cli`
+or :mod:`flows.promotion`, so the Prefect UI shows one task run per step and per DVC stage.
+
+Retries: :func:`run_stage` and :func:`validate_data` retry only what :func:`flows.dvc_cli.is_transient`
+accepts (Prefect's ``retry_condition_fn``); the number of retries and the back-off are set by the
+flow with ``Task.with_options``. A failed data validation raises :class:`ValidationGateFailed`,
+which is never retried: the data will not get better by itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from diffad.errors import ArtifactError, ValidationFailed
+from flows import promotion
+from flows.dvc_cli import is_transient, run_dvc, stage_graph
+from flows.workspace import create_workspace, remove_path, tree_hash
+
+
+class ValidationGateFailed(ValidationFailed):
+    """The new data failed validation; nothing was trained and nothing was promoted."""
+
+
+class MetricsRegressed(RuntimeError):
+    """The new run's metrics fell below the accepted ones by more than the tolerance."""
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A staging workspace prepared for one run."""
+
+    path: Path  # the git-less DVC copy the pipeline runs in
+    data_hash: str | None  # tree_hash of the raw data snapshot (None: no data.path)
+
+
+def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect ``retry_condition_fn``: retry only :class:`flows.dvc_cli.TransientStageError`."""
+    try:
+        exc = state.result(raise_on_failure=False)
+    except Exception:  # an unreadable state is not worth a retry
+        return False
+    return is_transient(exc)
+
+
+@task(name="prepare-workspace", task_run_name="prepare-workspace", cache_policy=NO_CACHE)
+def prepare_workspace(
+    project: Path, workspace: Path, params: dict[str, Any], data_path: str | None
+) -> Workspace:
+    """Copy the project into a staging workspace with ``params`` (see :mod:`flows.workspace`)."""
+    create_workspace(project, workspace, params, data_path)
+    if not data_path:
+        return Workspace(workspace, None)
+    snapshot = Path(data_path) if Path(data_path).is_absolute() else workspace / data_path
+    data_hash = tree_hash(snapshot)
+    get_run_logger().info("staging workspace %s, raw data %s sha256 %s", workspace, data_path, data_hash[:12])
+    return Workspace(workspace, data_hash)
+
+
+@task(name="stage-graph", task_run_name="stage-graph", cache_policy=NO_CACHE)
+def read_stage_graph(workspace: Path) -> dict[str, set[str]]:
+    """The stage graph as DVC reports it (``dvc dag --dot``): {stage: stages it depends on}."""
+    graph = stage_graph(workspace)
+    get_run_logger().info("DVC stage graph: %s", {k: sorted(v) for k, v in graph.items()})
+    return graph
+
+
+@task(
+    name="validate-data",
+    task_run_name="validate-{stage}",
+    cache_policy=NO_CACHE,
+    retry_condition_fn=retry_if_transient,
+)
+def validate_data(workspace: Path, stage: str, report: str) -> dict[str, Any]:
+    """Run the validating stage (and anything it depends on); return its report or stop the run.
+
+    The report file is removed first, so a report left from earlier can never pass for this run.
+    """
+    report_path = workspace / report
+    remove_path(report_path)
+    logger = get_run_logger()
+    try:
+        run_dvc(["repro", stage], workspace, logger)
+    except Exception:
+        result = promotion.read_json(report_path)
+        if isinstance(result, dict) and result.get("success") is False:
+            raise ValidationGateFailed(f"data validation failed ({report}); nothing was trained") from None
+        raise
+    result = promotion.read_json(report_path)
+    if not isinstance(result, dict) or "success" not in result:
+        raise ArtifactError(f"{report}: stage {stage!r} wrote no validation report with a 'success' key")
+    if not result["success"]:
+        raise ValidationGateFailed(f"data validation failed ({report}); nothing was trained")
+    logger.info("data validation passed: %d result(s)", len(result.get("results") or []))
+    return result
+
+
+@task(
+    name="dvc-repro",
+    task_run_name="repro-{stage}",
+    cache_policy=NO_CACHE,
+    retry_condition_fn=retry_if_transient,
+)
+def run_stage(workspace: Path, stage: str) -> None:
+    """``dvc repro --single-item <stage>``: DVC skips it, restores it from the run-cache, or runs it."""
+    run_dvc(["repro", "--single-item", stage], workspace, get_run_logger())
+
+
+@task(name="judge-metrics", task_run_name="judge-metrics", cache_policy=NO_CACHE)
+def judge_metrics(
+    workspace: Path, project: Path, category: str, metrics_file: str, tolerance: float, keys: Sequence[str]
+) -> tuple[promotion.Metrics, promotion.Decision]:
+    """Compare the run's metrics with the category's last accepted ones."""
+    metrics = promotion.read_metrics(workspace / metrics_file)
+    decision = promotion.compare_metrics(
+        metrics, promotion.accepted_metrics(project, category), tolerance, keys
+    )
+    get_run_logger().info(
+        "accepted=%s deltas=%s regressions=%s", decision.accepted, decision.deltas, decision.regressions
+    )
+    return metrics, decision
+
+
+@task(name="promote", task_run_name="promote", cache_policy=NO_CACHE)
+def promote(
+    workspace: Path,
+    project: Path,
+    category: str,
+    metrics_file: str,
+    publish: Sequence[str],
+    run: dict[str, Any],
+    update_project_workspace: bool,
+) -> dict[str, str]:
+    """Publish the accepted run; returns {output path: where it now lives}."""
+    target, published = promotion.publish_accepted(project, category, workspace, metrics_file, publish, run)
+    logger = get_run_logger()
+    logger.info("promoted to %s", target)
+    if update_project_workspace:
+        replaced = promotion.update_project(project, workspace)
+        logger.info("project workspace updated: dvc.lock and %d output(s)", len(replaced))
+    return {out: str(target / out) for out in published}
+
+
+@task(
+    name="dvc-remote",
+    task_run_name="dvc-{action}-{remote}",
+    cache_policy=NO_CACHE,
+    retry_condition_fn=retry_if_transient,
+)
+def sync_remote(workspace: Path, action: str, remote: str) -> None:
+    """``dvc fetch`` (before: reuse other machines' results) or ``dvc push`` (after acceptance),
+    outputs and run-cache, so that workers on different machines share one cache."""
+    run_dvc([action, "--run-cache", "-r", remote], workspace, get_run_logger())
+
+
+@task(name="record-run", task_run_name="record-run", cache_policy=NO_CACHE)
+def record_run(project: Path, record: dict[str, Any], markdown: str) -> str:
+    """Write the history record and publish the markdown artifact; returns the record's path."""
+    path = promotion.write_history(project, record)
+    key = "retrain-" + "".join(c if c.isalnum() else "-" for c in record["category"].lower()).strip("-")
+    create_markdown_artifact(markdown=markdown, key=key, description=f"retrain {record['run_id']}")
+    return str(path)
