@@ -108,7 +108,7 @@ def main() -> None:
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--input-size", type=int, default=224)
     parser.add_argument("--coreset-ratio", type=float, default=BaselinesConfig.coreset_ratio)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=BaselinesConfig.batch_size)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--methods", default="patchcore,padim")

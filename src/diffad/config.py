@@ -248,7 +248,7 @@ class BaselinesConfig:
     num_neighbors: int = 1  # PatchCore image score re-weighting neighbours (<= 1: plain max)
     padim_dims: int = 100  # PaDiM random channel subset (all channels if fewer)
     blur_sigma: float = 4.0  # Gaussian smoothing of the maps, pixels at 256 px (scaled)
-    batch_size: int = 32  # images per backbone batch
+    batch_size: int = 8  # images per backbone batch (peak memory ~ batch; raise it on a GPU)
 
     def __post_init__(self) -> None:
         if not self.feature_blocks or any(not 0 <= b <= 6 for b in self.feature_blocks):
