@@ -43,8 +43,10 @@ def test_without_anomalies_the_manual_threshold_decides():
 
 def test_ensemble_puts_parts_on_one_scale():
     rng = np.random.default_rng(2)
-    good = {m: MethodOutput(rng.normal(loc, scale, 100), rng.normal(loc, scale, (100, 4, 4)).astype(np.float32))
-            for m, loc, scale in (("msma_gmm", 50, 10), ("msma_flow", -3, 0.1), ("ddim", 0.2, 0.01))}
+    good = {
+        m: MethodOutput(rng.normal(loc, scale, 100), rng.normal(loc, scale, (100, 4, 4)).astype(np.float32))
+        for m, loc, scale in (("msma_gmm", 50, 10), ("msma_flow", -3, 0.1), ("ddim", 0.2, 0.01))
+    }
     standardizers = {m: Standardizer.fit(o) for m, o in good.items()}
     combined = ensemble_output(good, standardizers)
     # every part standardised on its own good images: the ensemble of good images is ~N(0, small)
