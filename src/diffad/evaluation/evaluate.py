@@ -45,6 +45,7 @@ class Evaluation:
 
     test_rows: np.ndarray  # manifest index of the test images (labelled and unknown)
     labels: np.ndarray  # (N_test,) 1 anomaly, 0 good, -1 unknown
+    masks: np.ndarray | None  # (N_labelled, H, W) ground truth of the labelled test images, or None
     outputs: dict[str, MethodOutput]  # method -> outputs on the test images
     thresholds: dict[str, MethodThresholds]
     metrics: dict[str, dict]  # method -> method_metrics(...)
@@ -67,28 +68,20 @@ def evaluate(
     image_norms, patch_norms = norms
 
     def score(rows: np.ndarray, timings: dict[str, float]) -> dict[str, MethodOutput]:
-        out: dict[str, MethodOutput] = {}
+        parts: dict[str, list[MethodOutput]] = {}
         for start in range(0, len(rows), 64):  # bounded memory at large resolutions
             chunk = rows[start : start + 64]
-            part = models.score(
-                dataset.images(manifest.iloc[chunk]),
-                scored,
-                norms=(image_norms[chunk], patch_norms[chunk]),
-                timings=(t := {}),
+            images = dataset.images(manifest.iloc[chunk])
+            chunk_norms = (image_norms[chunk], patch_norms[chunk])
+            for m, o in models.score(images, scored, norms=chunk_norms, timings=timings).items():
+                parts.setdefault(m, []).append(o)
+        return {
+            m: MethodOutput(
+                np.concatenate([o.scores for o in outs]),
+                None if outs[0].maps is None else np.concatenate([o.maps for o in outs]),
             )
-            for m, o in part.items():
-                prev = out.get(m)
-                out[m] = (
-                    o
-                    if prev is None
-                    else MethodOutput(
-                        np.concatenate([prev.scores, o.scores]),
-                        None if o.maps is None else np.concatenate([prev.maps, o.maps]),
-                    )
-                )
-            for m, s in t.items():
-                timings[m] = timings.get(m, 0.0) + s
-        return out
+            for m, outs in parts.items()
+        }
 
     scored = tuple(
         m
@@ -133,6 +126,7 @@ def evaluate(
     return Evaluation(
         test_rows,
         labels,
+        masks,
         {m: test_out[m] for m in methods},
         thresholds,
         metrics,

@@ -109,7 +109,7 @@ class Models:
         """Score ``images`` (N, 3, H, W) in [-1, 1] with ``methods``.
 
         ``norms``: precomputed MSMA score norms for these images (the `cache_scores` output);
-        computed from the denoiser when absent. ``timings`` receives seconds per method.
+        computed from the denoiser when absent. ``timings`` accumulates seconds per method.
         """
         timings = {} if timings is None else timings
         wanted = set(methods) | (set(ENSEMBLE_PARTS) if "ensemble" in methods else set())
@@ -129,18 +129,19 @@ class Models:
             )
             seconds = time.perf_counter() - start
             for name in MSMA_METHODS:
-                out[name], timings[name] = msma[name], seconds
+                out[name] = msma[name]
+                timings[name] = timings.get(name, 0.0) + seconds
         for name in ("ddim", "patchcore", "padim"):
             if name in wanted:
                 start = time.perf_counter()
                 result = self._get(name).score(images)
                 out[name] = MethodOutput(np.asarray(result[0], np.float64), np.asarray(result[1], np.float32))
-                timings[name] = time.perf_counter() - start
+                timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
         if "ensemble" in methods:
             if not self.standardizers:
                 raise ArtifactError("ensemble needs the good-image statistics of its parts (bundle.json)")
             out["ensemble"] = ensemble_output(out, self.standardizers)
-            timings["ensemble"] = sum(timings[m] for m in ENSEMBLE_PARTS)
+            timings["ensemble"] = sum(timings[m] for m in ENSEMBLE_PARTS)  # the parts' running totals
         return {m: out[m] for m in methods}
 
     def copy_files(self, bundle_dir: Path) -> None:

@@ -84,8 +84,7 @@ def _labelled(result: Evaluation) -> np.ndarray:
 def _write_curves(result: Evaluation, dataset: PreparedDataset, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     idx = _labelled(result)
-    labels = result.labels[idx]
-    masks = dataset.masks(dataset.manifest.iloc[result.test_rows[idx]]) if dataset.has_masks else None
+    labels, masks = result.labels[idx], result.masks
     frames: dict[str, list[pd.DataFrame]] = {"roc": [], "pr": [], "pro": []}
     for m, output in result.outputs.items():
         maps = None if output.maps is None else output.maps[idx]
@@ -157,22 +156,18 @@ def _mask(dataset: PreparedDataset, row: pd.Series) -> np.ndarray | None:
 def _write_heatmaps(result: Evaluation, dataset: PreparedDataset, params: Params, out: Path) -> None:
     rows = dataset.manifest.iloc[result.test_rows]
     order = np.argsort(-np.abs(result.labels), kind="stable")[: params.evaluate.max_overlays]
-    for m, output in result.outputs.items():
-        if output.maps is None:
-            continue
+    with_maps = {m: o for m, o in result.outputs.items() if o.maps is not None}
+    for m, output in with_maps.items():
         (out / m).mkdir(parents=True, exist_ok=True)
         np.save(out / m / "maps.npy", output.maps.astype(np.float16))
-        t = result.thresholds[m]
-        for i in order:
-            row = rows.iloc[i]
-            image, size = _original(dataset, row)
+    for i in order:  # each image, its size and its mask read once, drawn for every method
+        row = rows.iloc[i]
+        image, size = _original(dataset, row)
+        mask = _mask(dataset, row)
+        for m, output in with_maps.items():
+            t = result.thresholds[m]
             overlay = overlay_heatmap(
-                image,
-                output.maps[i],
-                vmin=t.map_vmin,
-                vmax=t.map_vmax,
-                mask=_mask(dataset, row),
-                out_size=size,
+                image, output.maps[i], vmin=t.map_vmin, vmax=t.map_vmax, mask=mask, out_size=size
             )
             save_png(overlay, out / m / row["defect"] / f"{Path(row['path']).stem}.png")
 
@@ -183,23 +178,23 @@ def _write_mistakes(result: Evaluation, dataset: PreparedDataset, params: Params
     rows = dataset.manifest.iloc[result.test_rows[idx]]
     for m, output in result.outputs.items():
         t = result.thresholds[m]
-        fp, miss = select_mistakes(
-            result.labels[idx], output.scores[idx], t.threshold, params.evaluate.worst_per_method
-        )
+        scores = output.scores[idx]
+        maps = None if output.maps is None else output.maps[idx]
+        fp, miss = select_mistakes(result.labels[idx], scores, t.threshold, params.evaluate.worst_per_method)
+        norms = t.normalize(scores)
         tiles = []
         for kind, picks in (("false positive", fp), ("miss", miss)):
             for i in picks:
                 row = rows.iloc[i]
                 image = np.asarray(Image.open(dataset.root / row["path"]).convert("RGB"))
-                if output.maps is not None:
+                if maps is not None:
                     image = overlay_heatmap(
                         image,
-                        output.maps[idx][i],
+                        maps[i],
                         vmin=t.map_vmin,
                         vmax=t.map_vmax,
                         mask=_mask(dataset, row),
                         out_size=(128, 128),
                     )
-                norm = float(t.normalize(np.array([output.scores[idx][i]]))[0])
-                tiles.append((image, f"{kind}: {row['defect']} {Path(row['path']).stem} ({norm:.0f})"))
+                tiles.append((image, f"{kind}: {row['defect']} {Path(row['path']).stem} ({norms[i]:.0f})"))
         save_png(mistake_montage(tiles, columns=4), out / f"{m}.png")
