@@ -6,15 +6,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from diffad.artifacts.records import LISTED_FILES, Metrics, ValidationResult
-from diffad.artifacts.runs import RunRecord
+from diffad.artifacts.runs import OUTCOME_TEXT, RunRecord
 from flows.promotion import DEFAULT_KEYS
-
-OUTCOME_WORDS = {
-    "accepted": "accepted",
-    "not_promoted": "not promoted (worse than its baseline)",
-    "rejected": "rejected at the data validation gate",
-    "failed": "failed",
-}
 
 
 def _fmt(value: Any, signed: bool = False) -> str:
@@ -77,7 +70,7 @@ def render_report(
 ) -> str:
     """The whole markdown document for one run."""
     lines = [
-        f"# Retrain `{record.category}`: {OUTCOME_WORDS[record.outcome]}",
+        f"# Retrain `{record.category}`: {OUTCOME_TEXT[record.outcome]}",
         "",
         f"Run `{record.run_id}`, finished {record.finished} ({record.state}).",
     ]

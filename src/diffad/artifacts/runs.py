@@ -34,7 +34,13 @@ from diffad.artifacts.records import (
 )
 from diffad.errors import ArtifactError
 
-OUTCOMES = ("accepted", "not_promoted", "rejected", "failed")
+OUTCOME_TEXT = {
+    "accepted": "accepted",
+    "not_promoted": "not promoted (worse than its baseline)",
+    "rejected": "rejected at the data validation gate",
+    "failed": "failed",
+}
+OUTCOMES = tuple(OUTCOME_TEXT)
 
 
 def now_iso() -> str:
