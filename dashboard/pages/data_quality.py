@@ -13,6 +13,11 @@ from diffad.artifacts.runs import OUTCOME_TEXT
 
 SHOWN_OFFENDING = 200  # paths listed per failed check
 
+
+def report_label(record) -> str:
+    return f"retrain {record.run_id}: {OUTCOME_TEXT[record.outcome]}"
+
+
 st.title("Data quality")
 root = data.project_root()
 cat = ui.category("reports/validation/validation.json")
@@ -22,17 +27,18 @@ sources: dict[str, ValidationDir] = {}
 if cat.files.validation.report.is_file():
     sources[f"{cat.name}: {cat.source} (last convert_dataset)"] = cat.files.validation
 for record in kept:
-    label = f"retrain {record.run_id}: {OUTCOME_TEXT[record.outcome]}"
-    sources[label] = ProjectLayout(root).runs.validation(record.run_id)
+    sources[report_label(record)] = ProjectLayout(root).runs.validation(record.run_id)
 if not sources:
     ui.stop_missing(data.MissingArtifact(cat.files.validation.report))
 latest = kept[0] if kept else None
-if latest is not None and latest.outcome == "rejected":
+default = 0
+if latest is not None and latest.outcome == "rejected":  # show what stopped it, first
+    default = list(sources).index(report_label(latest))
     st.error(
         f"The latest retrain of **{cat.name}**, `{latest.run_id}` ({latest.finished}), was rejected at the "
         f"data validation gate: {latest.reason or ''}"
     )
-choice = st.selectbox("Validation report", list(sources), index=0)
+choice = st.selectbox("Validation report", list(sources), index=default)
 result = ui.need(data.read_validation, sources[choice])
 table = data.validation_table(result)
 failed = table[~table["success"]]
