@@ -49,6 +49,7 @@ class Run:
     outcome: str | None = None  # run records: accepted / not_promoted / rejected / failed
     reason: str | None = None
     params: dict[str, Any] = field(default_factory=dict)  # flattened "section.key": value (DVC)
+    changed: dict[str, Any] = field(default_factory=dict)  # params that differ from its baseline commit
 
 
 def _clean_metrics(raw: Any) -> dict[str, dict[str, float]]:
@@ -72,41 +73,50 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return {k.rstrip("."): v for k, v in flat.items()}
 
 
-def _dvc_run(entry: Any) -> Run | None:
+def _params(entry: Any) -> dict[str, Any]:
+    return _flatten(_get(entry, "data", "params", PARAMS_FILE, "data") or {})
+
+
+def _dvc_run(entry: Any, baseline: dict[str, Any] | None) -> Run | None:
+    """One revision as a Run; ``baseline``: the parameters of the commit it is compared with."""
     data = _get(entry, "data")
     metrics = _clean_metrics(_get(data, "metrics", METRICS_FILE, "data"))
     if not metrics:
         return None
     rev = str(entry.get("rev") or "")
-    params = _get(data, "params", PARAMS_FILE, "data") or {}
-    category = _get(params, "data", "category")
+    params = _params(entry)
+    category = params.get("data.category")
+    changed = {k: v for k, v in params.items() if baseline is not None and baseline.get(k) != v}
     return Run(
         "dvc",
         WORKSPACE if rev == WORKSPACE else str(entry.get("name") or rev[:7] or "?"),
         _get(data, "timestamp"),
         category if isinstance(category, str) else None,
         metrics,
-        params=_flatten(params),
+        params=params,
+        changed=changed,
     )
 
 
 def parse_dvc_exp_show(payload: Any) -> list[Run]:
-    """Runs (the workspace, committed baselines and their experiments) from ``dvc exp show --json``."""
+    """Runs (the workspace, committed baselines and their experiments) from ``dvc exp show --json``;
+    an experiment's (and the workspace's) ``changed`` parameters are those that differ from its
+    baseline commit (the commit listed after the workspace)."""
+    entries = [e for e in payload if isinstance(e, dict)] if isinstance(payload, list) else []
+    head = next((_params(e) for e in entries if e.get("rev") != WORKSPACE), None)
     runs: list[Run | None] = []
-    for entry in payload if isinstance(payload, list) else []:
-        if not isinstance(entry, dict):
-            continue
-        runs.append(_dvc_run(entry))
+    for entry in entries:
+        is_workspace = entry.get("rev") == WORKSPACE
+        runs.append(_dvc_run(entry, head if is_workspace else None))
         for exp in entry.get("experiments") or []:
             for rev in _get(exp, "revs") or []:
-                runs.append(_dvc_run(rev))
+                runs.append(_dvc_run(rev, _params(entry)))
     return [r for r in runs if r is not None]
 
 
-def varying_params(runs: list[Run]) -> list[str]:
-    """The parameters whose value differs between ``runs`` (what distinguishes the experiments)."""
-    keys = sorted({k for r in runs for k in r.params})
-    return [k for k in keys if len({json.dumps(r.params.get(k), default=str) for r in runs}) > 1]
+def changed_params(run: Run) -> str:
+    """``a.b=1, c=x``: what a DVC run changed against its baseline commit."""
+    return ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in sorted(run.changed.items()))
 
 
 def _dvc_executable() -> str | None:
@@ -172,9 +182,9 @@ def read_records_as_runs(root: Path) -> tuple[list[Run], int]:
 
 
 def history_table(runs: list[Run], metric: str) -> pd.DataFrame:
-    """Runs oldest first: run, source, time, outcome, the parameters that differ between the runs,
-    then per method its ``metric`` and ``Δ <method>`` (the change from the previous run that has a
-    value for that method)."""
+    """Runs oldest first: run, source, time, outcome, reason, the parameters a DVC run changed
+    against its baseline commit, then per method its ``metric`` and ``Δ <method>`` (the change
+    from the previous run that has a value for that method)."""
     ordered = sorted(runs, key=lambda r: (r.time is None, r.time or ""))
     methods = sorted({m for r in ordered for m in r.metrics}, key=method_rank)
     table = pd.DataFrame(
@@ -186,10 +196,7 @@ def history_table(runs: list[Run], metric: str) -> pd.DataFrame:
             "reason": [r.reason or "" for r in ordered],
         }
     )
-    for key in varying_params([r for r in ordered if r.source == "dvc"]):
-        table[key] = [
-            ("" if r.source != "dvc" else json.dumps(r.params.get(key), default=str)) for r in ordered
-        ]
+    table["params changed"] = [changed_params(r) for r in ordered]
     for m in methods:
         values = pd.Series([r.metrics.get(m, {}).get(metric, np.nan) for r in ordered], dtype=float)
         table[m] = values

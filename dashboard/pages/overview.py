@@ -90,9 +90,6 @@ else:
     )
     past = history.history_table(runs, metric)
     methods = [c for c in past.columns if c in {m for r in runs for m in r.metrics}]
-    params = history.varying_params([r for r in runs if r.source == "dvc"])
-    if params:
-        st.caption("Parameters that differ between the DVC runs: " + ", ".join(f"`{p}`" for p in params))
     measured = past[past[methods].notna().any(axis=1)] if methods else past
     last = (measured if not measured.empty else past).iloc[-1]
     st.markdown(

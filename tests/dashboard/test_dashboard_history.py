@@ -89,7 +89,8 @@ def test_parse_dvc_exp_show_flattens_baselines_and_experiments() -> None:
     assert [r.metrics["ensemble"]["image_auroc"] for r in runs] == [0.99, 0.5, 0.6, 0.75]
     assert [r.category for r in runs] == ["fabric", "fabric", "fabric", "washer"]
     assert np.isnan(runs[0].metrics["ensemble"]["pixel_auroc"])  # absent = not applicable
-    assert runs[-1].params["data.category"] == "washer" and history.varying_params(runs) == ["data.category"]
+    assert runs[-1].params["data.category"] == "washer" and runs[-1].changed == {"data.category": "washer"}
+    assert runs[1].changed == {} and history.changed_params(runs[-1]) == 'data.category="washer"'
 
 
 @pytest.mark.parametrize("payload", [None, {}, "text", [1, "x", {"rev": "r", "data": "bad"}]])

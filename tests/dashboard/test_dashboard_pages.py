@@ -247,6 +247,10 @@ def test_inspect_scores_an_upload(open_page, fixture_root: Path, fake_bundle) ->
     assert metrics["Anomaly score"] == f"{100 / fake_predict.THRESHOLD:.0f}"
     assert len(at.image) == 2 and len(at.get("vega_lite_chart")) == 1  # upload + heatmap, histogram
     assert fake_predict.Predictor.loads == [str(fixture_root / "models" / "bundle")]
+    # the black image scores 1.0, far above the good scores (0.1-0.3): the x axis must reach it
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    domains = [layer["encoding"]["x"]["scale"]["domain"] for layer in spec["layer"]]
+    assert all(lo <= 0.1 and 1.0 <= hi <= 1.2 for lo, hi in domains), domains
 
     at.file_uploader[0].clear().upload("white.jpg", _image_bytes(255, "JPEG"), "image/jpeg")
     at.selectbox[0].select("msma_gmm")
