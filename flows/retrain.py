@@ -16,15 +16,17 @@ DVC owns the stage graph and the cache; Prefect only decides *when* the pipeline
 4. ``repro-<stage>``      every other stage in DVC's topological order, one task each
    (``dvc repro --single-item``), retried with exponential back-off on transient failures.
    Unchanged stages are skipped or restored from DVC's run-cache, as with a plain ``dvc repro``.
-5. ``judge-metrics``      compares ``reports/metrics.json`` with the category's last accepted
-   metrics (:mod:`flows.promotion`); a drop beyond ``tolerance`` fails the run.
+5. ``judge-metrics``      compares ``reports/metrics.json`` with the run's baseline (the last
+   accepted run, else the reports the project serves for the category; :mod:`flows.promotion`);
+   a drop beyond ``tolerance`` fails the run, and the rule applied goes into the run record.
 6. ``promote``            only now does anything in the project change: the run's ``dvc.lock``,
    ``params.yaml``, metrics and published outputs replace ``runs/<category>/accepted/`` in one
    rename. If the run used the project's own ``params.yaml`` unchanged, the project workspace
    is updated too (its outputs, then its ``dvc.lock``), so ``dvc status`` there stays clean.
 7. ``dvc-push-<remote>``  optionally pushes outputs and run-cache to a DVC remote.
-8. ``record-run``         always: ``runs/history/<run_id>.json`` and a markdown artifact
-   (metrics, deltas, validation summary, where the heatmaps and bundle are).
+8. ``record-run``         always, whatever the outcome: ``runs/history/<run_id>.json`` (a
+   :class:`diffad.artifacts.runs.RunRecord`), the run's validation report beside it, and a
+   markdown artifact (outcome, metrics, deltas, rule, every validation check with its files).
 
 Every failure before step 6 leaves the project byte-for-byte as it was: the pipeline only ever
 wrote into the staging workspace, which is deleted at the end (``keep_workspace`` keeps it).

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, history, ui
-from diffad.artifacts.layout import ProjectLayout, ValidationDir
+from diffad.artifacts.layout import VALIDATION_FILE, ProjectLayout, ValidationDir
 from diffad.artifacts.runs import OUTCOME_TEXT
 
 SHOWN_OFFENDING = 200  # paths listed per failed check
@@ -20,7 +20,7 @@ def report_label(record) -> str:
 
 st.title("Data quality")
 root = data.project_root()
-cat = ui.category("reports/validation/validation.json")
+cat = ui.category(VALIDATION_FILE)
 records, _ = history.run_records(root)
 kept = [r for r in reversed(records) if r.category == cat.name and r.validation_report]
 sources: dict[str, ValidationDir] = {}

@@ -8,12 +8,13 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import data, gallery, ui
+from diffad.artifacts.layout import REPORTS, ReportsDir
 
 PER_PAGE = 24
 COLUMNS = 4
 
 st.title("Heatmaps")
-cat = ui.category("reports/scores.csv")
+cat = ui.category(str(ReportsDir(Path(REPORTS)).scores))
 scores = ui.need(data.read_scores, cat)
 methods = data.score_methods(scores)
 if not methods:

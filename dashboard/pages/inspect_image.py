@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -9,6 +11,7 @@ import streamlit as st
 
 from dashboard import data, ui
 from dashboard.upload import MAX_MB, TYPES, read_upload
+from diffad.artifacts.layout import BUNDLE, BundleDir
 
 
 def histogram_domain(good: np.ndarray, score: float, threshold: float | None) -> tuple[float, float]:
@@ -74,9 +77,9 @@ def threshold_of(predictor: object, method: str) -> float | None:
 
 
 st.title("Inspect an image")
-cat = ui.category("models/bundle/bundle.json")
+cat = ui.category(str(BundleDir(Path(BUNDLE)).manifest))
 if cat.bundle is None:
-    ui.stop_missing(data.MissingArtifact(data.project_root() / "models" / "bundle" / "bundle.json"))
+    ui.stop_missing(data.MissingArtifact(BundleDir(data.project_root() / BUNDLE).manifest))
 try:
     predictor = ui.need(data.load_predictor, cat.bundle)
 except Exception as exc:  # the loader is another part's code: show its message, not a traceback
