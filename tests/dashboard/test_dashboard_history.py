@@ -166,7 +166,10 @@ def test_dvc_experiments_reads_a_real_repository(tmp_path: Path) -> None:
     assert note == ""
     by_name = {r.name: r for r in runs}
     assert by_name["higher"].metrics["ensemble"]["image_auroc"] == 0.75
-    assert [r.metrics["ensemble"]["image_auroc"] for r in runs if r.name != "higher"] == [0.5]
+    assert [r.metrics["ensemble"]["image_auroc"] for r in runs if r.name not in ("higher", "workspace")] == [
+        0.5
+    ]
+    assert by_name["higher"].changed == {"k": 0.75} and by_name["workspace"].changed == {"k": 0.75}
     assert all(r.category == "fabric" for r in runs)
 
 

@@ -71,7 +71,11 @@ def fake_bundle(monkeypatch: pytest.MonkeyPatch):
     """Replace the (lazily imported) diffad.evaluation.predict with the fake of fake_predict.py."""
 
     def _install(predictor: type = fake_predict.Predictor) -> None:
-        monkeypatch.delitem(sys.modules, "diffad.evaluation.predict", raising=False)
+        # setitem: the real module (or none) is back in sys.modules after the test, so later
+        # tests (the end-to-end contract test) load the real bundle
+        monkeypatch.setitem(
+            sys.modules, "diffad.evaluation.predict", sys.modules.get("diffad.evaluation.predict")
+        )
         fake_predict.install(predictor)
         predictor.loads.clear()
 
