@@ -25,8 +25,12 @@ setup: $(VENV)/.installed
 demo: setup
 	dvc repro
 	dvc metrics show
+	dvc plots show --out dvc_plots >/dev/null && echo "curves: dvc_plots/index.html (offline: reports/curves/*.png)"
 
 test: setup
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || echo "make test: WARNING: /usr/bin/chromium or \
+	/usr/bin/chromedriver is missing, so the browser tests of the dashboard will be SKIPPED \
+	(apt-get install -y chromium chromium-driver; CI=true makes them fail instead)."
 	pytest
 
 test-fast: setup

@@ -1,19 +1,20 @@
-"""Finding and loading the pipeline's artifacts: read only, cached, missing files named.
+"""Finding and loading the pipeline's artifacts: read only, missing files named.
 
-Where things are, relative to the project root (``$DIFFAD_ROOT``, else the working directory):
+Every path and JSON shape comes from the artifact contract (:mod:`diffad.artifacts`); relative to
+the project root (``$DIFFAD_ROOT``, else the working directory):
 
-    reports/                   the last `dvc repro` (one category; docs/architecture.md, "Reports")
-    runs/<category>/reports/   per-category copies kept by the Prefect parent flow
-    data/prepared/             prepared images and masks of the last `convert_dataset`
-    models/bundle/             the model bundle, for live inference
+    reports/, data/prepared/, models/bundle/   the project's workspace: the last `dvc repro`
+                                               (or the promoted retrain) of one category
+    runs/<category>/accepted/                  each category's accepted retrain (Prefect flows)
+    runs/history/                              one record per retrain, whatever its outcome
 
-Loaders take a path and the file's modification time (so a rewritten artifact is reloaded) and
-raise :class:`MissingArtifact` naming the file when it is absent or unreadable; the pages turn
-that into a "run `dvc repro` first" message instead of a traceback.
+Loaders raise :class:`MissingArtifact` naming the file when it is absent or unreadable; the pages
+turn that into a "run `dvc repro` first" message instead of a traceback. Large files (CSV, maps)
+are cached by path and modification time, so a rewritten artifact is reloaded.
 
-Assumption on ``reports/heatmaps/<method>/maps.npy``: float16 ``(N_test, H, W)`` whose row i
-belongs to the i-th row of ``reports/scores.csv`` with ``split == "test"`` (evaluate writes the
-test rows in manifest order). A file whose N differs is ignored; the gallery then shows the PNGs.
+``reports/heatmaps/<method>/maps.npy``: float16 ``(N_test, H, W)`` whose row i belongs to the
+i-th row of ``reports/scores.csv`` with ``split == "test"``. A file whose N differs is ignored; the
+gallery then shows the PNGs.
 """
 
 from __future__ import annotations
@@ -29,18 +30,21 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-ROOT_ENV = "DIFFAD_ROOT"
-METRIC_KEYS = (
-    "image_auroc",
-    "image_ap",
-    "pixel_auroc",
-    "aupro",
-    "image_f1",
-    "pixel_f1",
-    "image_f1_manual",
-    "pixel_f1_manual",
-    "ms_per_image",
+from diffad.artifacts import records
+from diffad.artifacts.layout import (
+    CURVE_NAMES,
+    INFO_FILE,
+    BundleDir,
+    ProjectLayout,
+    ReportsDir,
+    ValidationDir,
+    display_path,
 )
+from diffad.artifacts.records import METRIC_KEYS, ReportSummary, ValidationResult
+from diffad.artifacts.runs import read_bundle_manifest
+from diffad.errors import ArtifactError
+
+ROOT_ENV = "DIFFAD_ROOT"
 METRIC_LABELS = {
     "image_auroc": "image AUROC",
     "image_ap": "image AP",
@@ -53,7 +57,6 @@ METRIC_LABELS = {
     "ms_per_image": "ms / image",
 }
 METHOD_ORDER = ("msma_gmm", "msma_flow", "ddim", "ensemble", "patchcore", "padim")
-CURVE_NAMES = ("roc", "pr", "pro")
 NORM_THRESHOLD = 100.0  # normalized scores live in [0, 1000] with the decision threshold here
 
 
@@ -67,12 +70,29 @@ class MissingArtifact(Exception):
 
 @dataclass(frozen=True)
 class Category:
-    """One category's artifacts; ``prepared`` / ``bundle`` are None when not on disk for it."""
+    """One category's artifacts; ``prepared`` / ``bundle`` are None when not on disk for it.
+
+    ``source``: "workspace" (the project's own reports/) or "accepted" (runs/<name>/accepted/)."""
 
     name: str
     reports: Path
     prepared: Path | None
     bundle: Path | None
+    source: str = "workspace"
+
+    @property
+    def files(self) -> ReportsDir:
+        return ReportsDir(self.reports)
+
+
+def contract_load(reader: Any, path: Path, *args: Any) -> Any:
+    """``reader(*args)`` of the artifact contract, its ArtifactError as :class:`MissingArtifact`."""
+    if not Path(path).exists():
+        raise MissingArtifact(path)
+    try:
+        return reader(*args)
+    except ArtifactError as exc:
+        raise MissingArtifact(path, str(exc).removeprefix(f"{path}: ")) from None
 
 
 def project_root() -> Path:
@@ -126,29 +146,32 @@ def _own_or_shared(own: Path, shared: Path, name: str, meta: str) -> Path | None
 
 
 def find_categories(root: Path) -> list[Category]:
-    """The main ``reports/`` first (named by its summary / prepared info / bundle), then ``runs/*``."""
+    """The workspace's ``reports/`` first (named by its summary / prepared info / bundle), then each
+    category's accepted retrain under ``runs/``."""
+    layout = ProjectLayout(root)
     found: dict[str, Category] = {}
-    main = root / "reports"
-    if any((main / f).is_file() for f in ("metrics.json", "scores.csv", "validation/validation.json")):
+    main = layout.reports
+    if any(f.is_file() for f in (main.metrics, main.scores, main.validation.report)):
         name = (
-            _category_of(main / "summary.json")
-            or _category_of(root / "data/prepared/info.json")
-            or _category_of(root / "models/bundle/bundle.json")
+            _category_of(main.summary)
+            or _category_of(layout.prepared / INFO_FILE)
+            or _category_of(layout.bundle.manifest)
             or "current"
         )
-        prepared, bundle = root / "data/prepared", root / "models/bundle"
+        prepared, bundle = layout.prepared, layout.bundle.root
         found[name] = Category(
-            name, main, prepared if prepared.is_dir() else None, bundle if bundle.is_dir() else None
+            name, main.root, prepared if prepared.is_dir() else None, bundle if bundle.is_dir() else None
         )
-    for metrics in sorted(root.glob("runs/*/reports/metrics.json")):
-        base = metrics.parent.parent
-        if base.name in found:  # the main reports are the newest run of that category
+    for name in layout.runs.accepted_categories():
+        accepted = layout.runs.accepted(name)
+        if name in found or not accepted.reports.metrics.is_file():  # the workspace is the newer copy
             continue
-        found[base.name] = Category(
-            base.name,
-            base / "reports",
-            _own_or_shared(base / "data/prepared", root / "data/prepared", base.name, "info.json"),
-            _own_or_shared(base / "models/bundle", root / "models/bundle", base.name, "bundle.json"),
+        found[name] = Category(
+            name,
+            accepted.reports.root,
+            _own_or_shared(accepted.prepared, layout.prepared, name, INFO_FILE),
+            _own_or_shared(accepted.bundle.root, layout.bundle.root, name, BundleDir(Path()).manifest.name),
+            source="accepted",
         )
     return list(found.values())
 
@@ -179,10 +202,8 @@ def metrics_frame(raw: Any) -> pd.DataFrame:
 
 
 def read_metrics(cat: Category) -> pd.DataFrame:
-    raw = read_json(cat.reports / "metrics.json")
-    if not isinstance(raw, dict):
-        raise MissingArtifact(cat.reports / "metrics.json", "malformed (expected {method: {metric: value}})")
-    return metrics_frame(raw)
+    path = cat.files.metrics
+    return metrics_frame(contract_load(records.read_metrics, path, path))
 
 
 def metrics_table(categories: list[Category]) -> pd.DataFrame:
@@ -214,28 +235,21 @@ def best_mask(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def read_per_defect(cat: Category) -> tuple[pd.DataFrame, list[str]]:
-    """(rows method, defect, metrics..., notes).
-
-    Accepts ``{method: {defect: ...}}`` and ``{"methods": {method: {defect: ...}}, "notes": [...]}``.
-    """
-    raw = read_json(cat.reports / "metrics_per_defect.json")
-    notes: list[str] = []
-    if isinstance(raw, dict) and isinstance(raw.get("methods"), dict):
-        notes = [str(n) for n in raw.get("notes") or []]
-        raw = raw["methods"]
+    """(rows method, defect, metrics..., notes)."""
+    table, notes = contract_load(records.read_per_defect, cat.files.per_defect, cat.files)
     rows = [
         {"method": m, "defect": d, **{k: as_number(v.get(k)) for k in METRIC_KEYS}}
-        for m, defects in (raw or {}).items()
-        if isinstance(defects, dict)
+        for m, defects in table.items()
         for d, v in defects.items()
-        if isinstance(v, dict)
     ]
     return pd.DataFrame(rows, columns=["method", "defect", *METRIC_KEYS]), notes
 
 
-def read_summary(cat: Category) -> dict:
-    summary = read_json_or(cat.reports / "summary.json", {})
-    return summary if isinstance(summary, dict) else {}
+def read_summary(cat: Category) -> ReportSummary | None:
+    try:
+        return contract_load(records.read_summary, cat.files.summary, cat.files)
+    except MissingArtifact:
+        return None
 
 
 # ------------------------------------------------------------------ scores, curves, heatmaps
@@ -267,7 +281,7 @@ def _as_bool(column: pd.Series) -> pd.Series:
 
 def read_scores(cat: Category) -> pd.DataFrame:
     """scores.csv, test rows only, with ``pos`` = the row's index into maps.npy and bool decisions."""
-    frame = read_csv(cat.reports / "scores.csv", ("path", "label", "defect")).copy()
+    frame = read_csv(cat.files.scores, ("path", "label", "defect")).copy()
     if "split" in frame.columns:
         frame = frame[frame["split"].astype(str) == "test"]
     frame = frame.reset_index(drop=True)
@@ -286,15 +300,14 @@ def score_methods(scores: pd.DataFrame) -> list[str]:
 
 def read_curves(cat: Category) -> dict[str, pd.DataFrame]:
     """{"roc"|"pr"|"pro": DataFrame(method, x, y)} for the curve files present (at least one)."""
-    folder = cat.reports / "curves"
     curves = {}
     for name in CURVE_NAMES:
         try:
-            curves[name] = read_csv(folder / f"{name}.csv", ("method", "x", "y"))
+            curves[name] = read_csv(cat.files.curve_table(name), ("method", "x", "y"))
         except MissingArtifact:
             continue
     if not curves:
-        raise MissingArtifact(folder / "roc.csv")
+        raise MissingArtifact(cat.files.curve_table(CURVE_NAMES[0]))
     return curves
 
 
@@ -305,7 +318,7 @@ def _maps_cached(path: str, stamp: int) -> np.ndarray:
 
 def heat_maps(cat: Category, method: str, n_test: int) -> np.ndarray | None:
     """(N_test, H, W) memory-mapped raw maps of ``method``, or None when absent or misaligned."""
-    path = cat.reports / "heatmaps" / method / "maps.npy"
+    path = cat.files.maps(method)
     if not path.is_file():
         return None
     try:
@@ -328,17 +341,21 @@ def map_range(cat: Category, method: str, good_rows: tuple[int, ...]) -> tuple[f
     """Colour scale (vmin, vmax) of a method's maps: the bundle's (as evaluate drew the PNGs), else
     the median of the good images' maps to the 99.5th percentile of all maps."""
     if cat.bundle is not None:
-        t = read_json_or(cat.bundle / "bundle.json", {}).get("thresholds", {}).get(method, {})
+        try:
+            meta = read_bundle_manifest(BundleDir(cat.bundle))
+        except ArtifactError:
+            meta = {}
+        t = (meta.get("thresholds") or {}).get(method) or {}
         vmin, vmax = as_number(t.get("map_vmin")), as_number(t.get("map_vmax"))
         if math.isfinite(vmin) and math.isfinite(vmax) and vmax > vmin:
             return vmin, vmax
-    path = cat.reports / "heatmaps" / method / "maps.npy"
+    path = cat.files.maps(method)
     return _robust_range(str(path), _stamp(path), good_rows)
 
 
 def overlay_png(cat: Category, method: str, defect: str, image_path: str) -> Path | None:
     """The overlay evaluate saved for this test image, if any."""
-    path = cat.reports / "heatmaps" / method / str(defect) / f"{Path(image_path).stem}.png"
+    path = cat.files.overlay(method, defect, image_path)
     return path if path.is_file() else None
 
 
@@ -353,34 +370,35 @@ def mask_file(cat: Category, defect: str, image_path: str) -> Path | None:
     return prepared_file(cat, f"masks/test/{defect}/{Path(image_path).stem}.png")
 
 
+def display_file(cat: Category, image_path: str) -> Path | None:
+    """The test image at display resolution (convert_dataset's copy), else the prepared image."""
+    return prepared_file(cat, display_path(image_path)) or prepared_file(cat, image_path)
+
+
 # ------------------------------------------------------------------ data quality, bundle
 
 
-def read_validation(cat: Category) -> dict:
-    path = cat.reports / "validation" / "validation.json"
-    raw = read_json(path)
-    if not isinstance(raw, dict) or not isinstance(raw.get("results", []), list):
-        raise MissingArtifact(path, "malformed (expected {success, results: [...], statistics})")
-    return raw
+def read_validation(folder: ValidationDir) -> ValidationResult:
+    """A validation report (``validation.json``) through the contract."""
+    return contract_load(records.read_validation, folder.report, folder)
 
 
-def validation_table(raw: dict) -> pd.DataFrame:
-    """One row per expectation, failures first; ``offending`` kept as a list."""
-    rows = []
-    for r in raw.get("results") or []:
-        if not isinstance(r, dict):
-            continue
-        offending = r.get("offending") or []
-        rows.append(
-            {
-                "success": bool(r.get("success")),
-                "expectation": str(r.get("expectation", "?")),
-                "column": r.get("column") or "",
-                "observed": _short(r.get("observed")),
-                "offending": list(offending) if isinstance(offending, list) else [str(offending)],
-            }
-        )
-    frame = pd.DataFrame(rows, columns=["success", "expectation", "column", "observed", "offending"])
+def validation_table(result: ValidationResult) -> pd.DataFrame:
+    """One row per check, failures first: success, check, description, observed, offending count,
+    offending files (a list)."""
+    rows = [
+        {
+            "success": c.success,
+            "check": c.name,
+            "description": c.description,
+            "observed": _short(c.observed) if c.error is None else f"could not evaluate: {c.error}",
+            "offending_count": int(c.offending_count),
+            "offending": c.offending_files,
+        }
+        for c in result.checks
+    ]
+    columns = ["success", "check", "description", "observed", "offending_count", "offending"]
+    frame = pd.DataFrame(rows, columns=columns)
     return frame.sort_values("success", kind="stable").reset_index(drop=True)
 
 
@@ -398,7 +416,7 @@ def _predictor_cached(bundle: str, stamp: int) -> Any:
 
 def load_predictor(bundle: Path) -> Any:
     """``diffad.evaluation.predict.Predictor`` of a bundle folder (cached until bundle.json changes)."""
-    meta = bundle / "bundle.json"
+    meta = BundleDir(bundle).manifest
     if not meta.is_file():
         raise MissingArtifact(meta)
     return _predictor_cached(str(bundle), _stamp(meta))

@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from dashboard.data import Category, heat_maps, mask_file, overlay_png, prepared_file
+from dashboard.data import Category, display_file, heat_maps, mask_file, overlay_png
 from diffad.viz.heatmap import overlay_heatmap
 
 FALSE_POSITIVE, MISS = "false positive", "miss"
@@ -106,9 +106,9 @@ def tile(
 ) -> np.ndarray | Path | None:
     """The image to show for one row: blended from raw maps (when ``value_range`` is given and the
     maps and the prepared image exist), else evaluate's overlay PNG, else the plain image."""
-    original = prepared_file(cat, row["path"])
+    original = display_file(cat, row["path"])  # the display copy: the source's resolution, capped
     if value_range is not None and original is not None and heat_maps(cat, method, n_test) is not None:
-        maps_path = cat.reports / "heatmaps" / method / "maps.npy"
+        maps_path = cat.files.maps(method)
         mask = mask_file(cat, row["defect"], row["path"])
         side = max(DISPLAY_SIDE, Image.open(original).size[0])
         try:

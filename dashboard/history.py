@@ -4,11 +4,10 @@ Sources, all optional (an absent or malformed one gives no rows, never an except
 
 - ``dvc exp show --json`` (DVC 3.x): a list of ``{"rev", "name", "data": {"timestamp", "params":
   {"params.yaml": {"data": {...}}}, "metrics": {"reports/metrics.json": {"data": {...}}}}, "error",
-  "experiments": [{"name", "revs": [<same shape>]}] | null}``; the ``workspace`` entry is skipped
-  (it is the current ``reports/``). DVC leaves null metric values out of this JSON.
-- ``runs/history/*.json``, one file per finished Prefect pipeline run:
-  ``{"run_id": str, "flow_run_name": str, "category": str, "finished": ISO 8601, "state": str,
-  "metrics": {method: {metric: value}}, "accepted": bool}``.
+  "experiments": [{"name", "revs": [<same shape>]}] | null}``; the ``workspace`` entry is the
+  current ``reports/``. DVC leaves null metric values out of this JSON.
+- ``runs/history/*.json``: one run record per retrain, whatever its outcome
+  (:class:`diffad.artifacts.runs.RunRecord`, read through the artifact contract).
 - ``POST {PREFECT_API_URL}/flow_runs/filter`` for the Runs page (no prefect import here).
 """
 
@@ -30,8 +29,10 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.data import METRIC_KEYS, as_number, method_rank
+from diffad.artifacts.layout import METRICS_FILE, PARAMS_FILE, ProjectLayout
+from diffad.artifacts.runs import RunRecord, read_run_records
 
-METRICS_FILE = "reports/metrics.json"
+WORKSPACE = "workspace"
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class Run:
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     state: str | None = None
     accepted: bool | None = None
+    outcome: str | None = None  # run records: accepted / not_promoted / rejected / failed
+    reason: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)  # flattened "section.key": value (DVC)
+    changed: dict[str, Any] = field(default_factory=dict)  # params that differ from its baseline commit
 
 
 def _clean_metrics(raw: Any) -> dict[str, dict[str, float]]:
@@ -59,34 +64,59 @@ def _get(obj: Any, *keys: str) -> Any:
     return obj
 
 
-def _dvc_run(entry: Any) -> Run | None:
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree} if prefix else {}
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        flat.update(_flatten(value, f"{prefix}{key}." if isinstance(value, dict) else f"{prefix}{key}"))
+    return {k.rstrip("."): v for k, v in flat.items()}
+
+
+def _params(entry: Any) -> dict[str, Any]:
+    return _flatten(_get(entry, "data", "params", PARAMS_FILE, "data") or {})
+
+
+def _dvc_run(entry: Any, baseline: dict[str, Any] | None) -> Run | None:
+    """One revision as a Run; ``baseline``: the parameters of the commit it is compared with."""
     data = _get(entry, "data")
     metrics = _clean_metrics(_get(data, "metrics", METRICS_FILE, "data"))
     if not metrics:
         return None
     rev = str(entry.get("rev") or "")
-    category = _get(data, "params", "params.yaml", "data", "data", "category")
+    params = _params(entry)
+    category = params.get("data.category")
+    changed = {k: v for k, v in params.items() if baseline is not None and baseline.get(k) != v}
     return Run(
         "dvc",
-        str(entry.get("name") or rev[:7] or "?"),
+        WORKSPACE if rev == WORKSPACE else str(entry.get("name") or rev[:7] or "?"),
         _get(data, "timestamp"),
         category if isinstance(category, str) else None,
         metrics,
+        params=params,
+        changed=changed,
     )
 
 
 def parse_dvc_exp_show(payload: Any) -> list[Run]:
-    """Runs (committed baselines and their experiments) from ``dvc exp show --json``'s output."""
+    """Runs (the workspace, committed baselines and their experiments) from ``dvc exp show --json``;
+    an experiment's (and the workspace's) ``changed`` parameters are those that differ from its
+    baseline commit (the commit listed after the workspace)."""
+    entries = [e for e in payload if isinstance(e, dict)] if isinstance(payload, list) else []
+    head = next((_params(e) for e in entries if e.get("rev") != WORKSPACE), None)
     runs: list[Run | None] = []
-    for entry in payload if isinstance(payload, list) else []:
-        if not isinstance(entry, dict):
-            continue
-        if entry.get("rev") != "workspace":
-            runs.append(_dvc_run(entry))
+    for entry in entries:
+        is_workspace = entry.get("rev") == WORKSPACE
+        runs.append(_dvc_run(entry, head if is_workspace else None))
         for exp in entry.get("experiments") or []:
             for rev in _get(exp, "revs") or []:
-                runs.append(_dvc_run(rev))
+                runs.append(_dvc_run(rev, _params(entry)))
     return [r for r in runs if r is not None]
+
+
+def changed_params(run: Run) -> str:
+    """``a.b=1, c=x``: what a DVC run changed against its baseline commit."""
+    return ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in sorted(run.changed.items()))
 
 
 def _dvc_executable() -> str | None:
@@ -122,40 +152,39 @@ def dvc_experiments(root: str, timeout: float = 30.0) -> tuple[list[Run], str]:
     except json.JSONDecodeError:
         return [], "`dvc exp show --json` printed no JSON"
     runs = parse_dvc_exp_show(payload)
-    return runs, "" if runs else "no experiment has reports/metrics.json"
+    return runs, "" if runs else f"no experiment has {METRICS_FILE}"
 
 
-def read_run_records(root: Path) -> tuple[list[Run], int]:
-    """(runs, number of unreadable files) from ``runs/history/*.json``."""
-    runs, bad = [], 0
-    for path in sorted(root.glob("runs/history/*.json")):
-        try:
-            raw = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            bad += 1
-            continue
-        metrics = _clean_metrics(raw.get("metrics")) if isinstance(raw, dict) else {}
-        if not metrics:
-            bad += 1
-            continue
-        accepted = raw.get("accepted")
-        runs.append(
-            Run(
-                "prefect",
-                str(raw.get("flow_run_name") or raw.get("run_id") or path.stem),
-                raw.get("finished") if isinstance(raw.get("finished"), str) else None,
-                raw.get("category") if isinstance(raw.get("category"), str) else None,
-                metrics,
-                str(raw.get("state") or "") or None,
-                accepted if isinstance(accepted, bool) else None,
-            )
-        )
-    return runs, bad
+def _record_run(record: RunRecord) -> Run:
+    return Run(
+        "prefect",
+        record.run_id,
+        record.finished,
+        record.category,
+        _clean_metrics(record.metrics),
+        record.state,
+        record.accepted,
+        record.outcome,
+        record.reason,
+    )
+
+
+def run_records(root: Path) -> tuple[list[RunRecord], int]:
+    """(every run record, oldest first; number of unreadable files) under ``runs/history/``."""
+    records, bad = read_run_records(ProjectLayout(root).runs)
+    return records, len(bad)
+
+
+def read_records_as_runs(root: Path) -> tuple[list[Run], int]:
+    """The run records as :class:`Run` rows (records without metrics included)."""
+    records, bad = run_records(root)
+    return [_record_run(r) for r in records], bad
 
 
 def history_table(runs: list[Run], metric: str) -> pd.DataFrame:
-    """Runs oldest first: run, source, time, then per method its ``metric`` and ``Δ <method>`` (the
-    change from the previous run that has a value for that method)."""
+    """Runs oldest first: run, source, time, outcome, reason, the parameters a DVC run changed
+    against its baseline commit, then per method its ``metric`` and ``Δ <method>`` (the change
+    from the previous run that has a value for that method)."""
     ordered = sorted(runs, key=lambda r: (r.time is None, r.time or ""))
     methods = sorted({m for r in ordered for m in r.metrics}, key=method_rank)
     table = pd.DataFrame(
@@ -163,10 +192,11 @@ def history_table(runs: list[Run], metric: str) -> pd.DataFrame:
             "run": [r.name for r in ordered],
             "source": [r.source for r in ordered],
             "time": [r.time or "" for r in ordered],
-            "state": [r.state or "" for r in ordered],
-            "accepted": [("" if r.accepted is None else "yes" if r.accepted else "no") for r in ordered],
+            "outcome": [r.outcome or r.state or "" for r in ordered],
+            "reason": [r.reason or "" for r in ordered],
         }
     )
+    table["params changed"] = [changed_params(r) for r in ordered]
     for m in methods:
         values = pd.Series([r.metrics.get(m, {}).get(metric, np.nan) for r in ordered], dtype=float)
         table[m] = values

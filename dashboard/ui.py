@@ -9,6 +9,7 @@ from typing import NoReturn, TypeVar
 import streamlit as st
 
 from dashboard.data import Category, MissingArtifact, clear_caches, find_categories, project_root
+from diffad.artifacts.layout import METRICS_FILE
 
 T = TypeVar("T")
 CATEGORY_KEY = "category"
@@ -58,7 +59,7 @@ def need(load: Callable[..., T], *args: object) -> T:
         stop_missing(exc)
 
 
-def category(needs: str = "reports/metrics.json") -> Category:
+def category(needs: str = METRICS_FILE) -> Category:
     """The category picked in the sidebar (the first found by default); without any, ends the page
     naming ``needs``, the artifact the page shows."""
     root = project_root()

@@ -17,6 +17,8 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
 
+from diffad.artifacts.layout import ProjectLayout
+from diffad.artifacts.runs import read_accepted, read_last_run
 from flows import promotion
 from flows.retrain import CategorySpec, retrain, retrain_parameters
 from flows.workspace import apply_overrides, category_overrides, lookup, read_params, tree_hash
@@ -44,9 +46,10 @@ def check_data(project: Path, spec: CategorySpec) -> DataCheck:
     )
     data_path = Path(str(lookup(params, "data.path", "")))
     current = tree_hash(data_path if data_path.is_absolute() else project / data_path)
-    accepted = promotion.accepted_run(project, spec.name) or {}
-    last = promotion.read_json(promotion.category_dir(project, spec.name) / "last_run.json") or {}
-    return DataCheck(spec.name, current, accepted.get("data_hash"), last.get("data_hash"))
+    runs = ProjectLayout(project).runs
+    accepted = read_accepted(runs, promotion.check_category(spec.name))
+    last = read_last_run(runs, spec.name)
+    return DataCheck(spec.name, current, accepted.data_hash if accepted else None, last.get("data_hash"))
 
 
 @flow(name="data-watch")

@@ -2,20 +2,23 @@
 
 Acceptance rule (all metrics "higher is better", ``tolerance`` absolute):
 
-    regression(m, k)  <=>  prev[m][k] is a number
-                           and (new[m][k] is missing/NaN  or  new[m][k] < prev[m][k] - tol)
-    accepted          <=>  no regression for any method m of the last accepted run and any k in ``keys``
+    regression(m, k)  <=>  base[m][k] is a number
+                           and (new[m][k] is missing/NaN  or  new[m][k] < base[m][k] - tol)
+    accepted          <=>  no regression for any method m of the baseline and any k in ``keys``
 
-The first run of a category has nothing to compare with and is accepted when it produced metrics.
+The baseline (:func:`baseline_for`) is the category's last accepted run; before the first one, the
+metrics the project currently serves for that category (its workspace ``reports/metrics.json``,
+when ``reports/summary.json`` or ``params.yaml`` says they are of that category); only when there is
+neither is a run accepted on producing metrics. The rule as applied is written into the run record.
 
-Records, all inside the project (the dashboard reads them)::
+Records, all inside the project (paths and shapes: :mod:`diffad.artifacts`; the dashboard reads them)::
 
     runs/<category>/accepted/      the accepted run: metrics.json, dvc.lock, params.yaml, run.json
                                    and the published outputs (reports/, models/) in project layout;
                                    replaced as a whole, only on acceptance
-    runs/<category>/last_run.json  the latest attempt (accepted or not): run id, data hash, state
-    runs/history/<run_id>.json     one per run: run_id, category, finished, state, metrics,
-                                   accepted, deltas (+ reason, data_hash, flow_run_id)
+    runs/<category>/last_run.json  the latest attempt (accepted or not): run id, data hash, outcome
+    runs/history/<run_id>.json     one per run, whatever its outcome (diffad.artifacts.runs.RunRecord)
+    runs/history/<run_id>/validation/  that run's validation report
 
 ``dvc.lock`` + ``params.yaml`` in ``accepted/`` are the source of truth for an accepted run: copied
 into a checkout, ``dvc checkout`` (or ``dvc pull`` from the remote) restores every output.
@@ -23,8 +26,6 @@ into a checkout, ``dvc checkout`` (or ``dvc pull`` from the remote) restores eve
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,43 +33,98 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from diffad.artifacts.layout import ProjectLayout
+from diffad.artifacts.records import Metrics, finite, read_metrics, read_summary
+from diffad.artifacts.runs import Baseline, read_accepted, write_accepted_info
 from diffad.errors import ArtifactError, ConfigError
-from flows.workspace import RECORDS_DIR, copy_path, lock_outputs, remove_path, replace_path, swap_in
+from flows.workspace import copy_path, lock_outputs, lookup, read_params, remove_path, replace_path, swap_in
 
 DEFAULT_KEYS = ("image_auroc", "pixel_auroc", "aupro")  # compared for acceptance, higher is better
-
-Metrics = dict[str, dict[str, float | None]]  # {"<method>": {"image_auroc": 0.97, ...}}
+NO_BASELINE = Baseline(
+    "none", "nothing to compare with: no accepted run and no served reports of this category"
+)
 
 
 @dataclass(frozen=True)
 class Decision:
-    """Outcome of comparing a run's metrics with the last accepted ones."""
+    """Outcome of comparing a run's metrics with its baseline."""
 
     accepted: bool
-    deltas: dict[str, dict[str, float | None]] = field(default_factory=dict)  # new - previous
-    regressions: list[str] = field(default_factory=list)  # "method.key: new < previous - tol"
+    deltas: dict[str, dict[str, float | None]] = field(default_factory=dict)  # new - baseline
+    regressions: list[str] = field(default_factory=list)  # "method.key: new < baseline - tol"
+    baseline: Baseline = NO_BASELINE
+    rule: str = ""
 
 
 def _number(value: Any) -> float | None:
-    """``value`` as a finite float, else None (missing, null, NaN, text)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)
+    return finite(value)
+
+
+def acceptance_rule(baseline: Baseline, tolerance: float, keys: Sequence[str]) -> str:
+    """The rule as applied to one run, in words (written into its record and report)."""
+    if baseline.metrics is None:
+        return f"accepted when it produced metrics ({baseline.description})"
+    return (
+        f"accepted when no {'/'.join(keys)} of any method of the baseline drops by more than "
+        f"{tolerance:g} (a missing value counts as a drop); baseline: {baseline.description}"
+    )
+
+
+def served_category(project: Path) -> str | None:
+    """The category of the reports the project's workspace serves: their summary's, else the
+    project's ``params.yaml`` ``data.category`` (the one its ``dvc.lock`` was produced with)."""
+    reports = ProjectLayout(project).reports
+    try:
+        return read_summary(reports).category
+    except ArtifactError:
+        category = lookup(read_params(project), "data.category")
+        return str(category) if category else None
+
+
+def baseline_for(project: Path, category: str) -> Baseline:
+    """What a new run of ``category`` must not be worse than (see the module docstring)."""
+    layout = ProjectLayout(project)
+    accepted = read_accepted(layout.runs, check_category(category))
+    if accepted is not None:
+        return Baseline("accepted", f"accepted run {accepted.run_id}", accepted.run_id, accepted.metrics)
+    served = layout.reports.metrics
+    if served.exists() and served_category(project) == category:
+        return Baseline(
+            "served",
+            f"the served reports of {category} (project workspace {served.relative_to(project)})",
+            None,
+            read_metrics(served),
+        )
+    return NO_BASELINE
 
 
 def compare_metrics(
     new: Mapping[str, Mapping[str, Any]],
-    previous: Mapping[str, Mapping[str, Any]] | None,
+    previous: Mapping[str, Mapping[str, Any]] | Baseline | None,
     tolerance: float,
     keys: Sequence[str] = DEFAULT_KEYS,
 ) -> Decision:
-    """Apply the acceptance rule of the module docstring; deltas cover every shared numeric key."""
+    """Apply the acceptance rule of the module docstring; deltas cover every shared numeric key.
+
+    ``previous``: a :class:`Baseline`, or bare metrics (an accepted run's)."""
     if tolerance < 0:
         raise ConfigError(f"tolerance: {tolerance!r} must be >= 0")
+    if isinstance(previous, Baseline):
+        baseline = previous
+    elif previous:
+        baseline = Baseline(
+            "accepted", "the last accepted run", None, {m: dict(v) for m, v in previous.items()}
+        )
+    else:
+        baseline = NO_BASELINE
+    rule = acceptance_rule(baseline, tolerance, keys)
+    previous = baseline.metrics
     if not new:
-        return Decision(accepted=False, regressions=["no metrics were produced"])
+        return Decision(
+            accepted=False, regressions=["no metrics were produced"], baseline=baseline, rule=rule
+        )
     if not previous:
-        return Decision(accepted=True)
+        return Decision(accepted=True, baseline=baseline, rule=rule)
     deltas: dict[str, dict[str, float | None]] = {}
     regressions: list[str] = []
     for method, before in previous.items():
@@ -84,10 +140,12 @@ def compare_metrics(
                 continue
             cur = _number(after.get(key))
             if cur is None:
-                regressions.append(f"{method}.{key}: missing (accepted run had {prev:.4f})")
+                regressions.append(f"{method}.{key}: missing (baseline had {prev:.4f})")
             elif cur < prev - tolerance:
                 regressions.append(f"{method}.{key}: {cur:.4f} < {prev:.4f} - {tolerance:g}")
-    return Decision(accepted=not regressions, deltas=deltas, regressions=regressions)
+    return Decision(
+        accepted=not regressions, deltas=deltas, regressions=regressions, baseline=baseline, rule=rule
+    )
 
 
 def check_category(name: str) -> str:
@@ -97,50 +155,10 @@ def check_category(name: str) -> str:
     return name
 
 
-def category_dir(project: Path, category: str) -> Path:
-    return project / RECORDS_DIR / check_category(category)
-
-
-def accepted_dir(project: Path, category: str) -> Path:
-    return category_dir(project, category) / "accepted"
-
-
-def read_json(path: Path) -> Any:
-    """Parsed JSON, or None when the file does not exist."""
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
-
-
-def write_json(path: Path, payload: Any) -> Path:
-    """Write ``payload`` as indented JSON, atomically (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
-    return path
-
-
-def read_metrics(path: Path) -> Metrics:
-    """``reports/metrics.json`` of a run: {method: {key: value}}; :class:`ArtifactError` if absent."""
-    metrics = read_json(path)
-    if not isinstance(metrics, dict) or not all(isinstance(v, dict) for v in metrics.values()):
-        raise ArtifactError(f"{path}: expected {{method: {{metric: value}}}}, got {metrics!r:.200}")
-    return metrics
-
-
 def accepted_metrics(project: Path, category: str) -> Metrics | None:
     """Metrics of the category's last accepted run, or None before the first one."""
-    path = accepted_dir(project, category) / "metrics.json"
-    return read_metrics(path) if path.exists() else None
-
-
-def accepted_run(project: Path, category: str) -> dict[str, Any] | None:
-    """``run.json`` of the category's last accepted run (run id, data hash, ...), or None."""
-    return read_json(accepted_dir(project, category) / "run.json")
+    accepted = read_accepted(ProjectLayout(project).runs, check_category(category))
+    return accepted.metrics if accepted else None
 
 
 def new_run_id(category: str, flow_run_id: str | None, now: datetime | None = None) -> str:
@@ -163,12 +181,13 @@ def publish_accepted(
     Copies ``dvc.lock``, ``params.yaml``, the metrics (as ``metrics.json``), ``run.json`` and every
     DVC output under one of the ``publish`` prefixes, into a new folder swapped in at the end.
     """
-    target = accepted_dir(project, category)
-    incoming = target.with_name(f".accepted.{run['run_id']}")
+    runs, ws = ProjectLayout(project).runs, ProjectLayout(workspace)
+    target = runs.accepted(check_category(category))
+    incoming = runs.incoming(category, run["run_id"])
     remove_path(incoming)
+    copy_path(ws.lock, incoming / ws.lock.name)
+    copy_path(ws.params, incoming / ws.params.name)
     prefixes = [p.strip("/") for p in publish]
-    for name in ("dvc.lock", "params.yaml"):
-        copy_path(workspace / name, incoming / name)
     published = [
         out
         for out in lock_outputs(workspace)
@@ -176,10 +195,10 @@ def publish_accepted(
     ]
     for out in published:
         copy_path(workspace / out, incoming / out)
-    copy_path(workspace / metrics_file, incoming / "metrics.json")
-    write_json(incoming / "run.json", run)
-    swap_in(incoming, target)
-    return target, published
+    copy_path(workspace / metrics_file, incoming / target.metrics.name)
+    write_accepted_info(incoming / target.run.name, run)
+    swap_in(incoming, target.root)
+    return target.root, published
 
 
 def update_project(project: Path, workspace: Path) -> list[str]:
@@ -192,39 +211,5 @@ def update_project(project: Path, workspace: Path) -> list[str]:
     for out in outs:
         if (workspace / out).exists():
             replace_path(workspace / out, project / out)
-    replace_path(workspace / "dvc.lock", project / "dvc.lock")
+    replace_path(ProjectLayout(workspace).lock, ProjectLayout(project).lock)
     return outs
-
-
-def history_record(
-    run_id: str,
-    category: str,
-    *,
-    state: str,
-    metrics: Metrics | None,
-    decision: Decision | None,
-    reason: str | None = None,
-    data_hash: str | None = None,
-    flow_run_id: str | None = None,
-) -> dict[str, Any]:
-    """The ``runs/history/<run_id>.json`` record the dashboard reads."""
-    return {
-        "run_id": run_id,
-        "category": category,
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "state": state,
-        "metrics": metrics,
-        "accepted": bool(decision and decision.accepted and state == "Completed"),
-        "deltas": decision.deltas if decision else {},
-        "reason": reason,
-        "regressions": decision.regressions if decision else [],
-        "data_hash": data_hash,
-        "flow_run_id": flow_run_id,
-    }
-
-
-def write_history(project: Path, record: dict[str, Any]) -> Path:
-    """Write the run's history record and the category's ``last_run.json``; return the record's path."""
-    last = {key: record[key] for key in ("run_id", "finished", "state", "accepted", "data_hash")}
-    write_json(category_dir(project, record["category"]) / "last_run.json", last)
-    return write_json(project / RECORDS_DIR / "history" / f"{record['run_id']}.json", record)

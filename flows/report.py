@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flows.promotion import DEFAULT_KEYS, Decision, Metrics
-
-MAX_FAILURES = 12  # failing expectations listed in the validation section
+from diffad.artifacts.records import LISTED_FILES, Metrics, ValidationResult
+from diffad.artifacts.runs import OUTCOME_TEXT, RunRecord
+from flows.promotion import DEFAULT_KEYS
 
 
 def _fmt(value: Any, signed: bool = False) -> str:
@@ -16,8 +16,12 @@ def _fmt(value: Any, signed: bool = False) -> str:
     return f"{value:+.4f}" if signed else f"{value:.4f}"
 
 
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
 def metrics_table(metrics: Metrics, deltas: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """One row per method, ``value (Δ vs accepted)`` per metric; compared metrics first."""
+    """One row per method, ``value (Δ vs baseline)`` per metric; compared metrics first."""
     keys = [k for k in DEFAULT_KEYS if any(k in m for m in metrics.values())]
     keys += sorted({k for m in metrics.values() for k in m} - set(keys))
     lines = ["| method | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
@@ -32,65 +36,60 @@ def metrics_table(metrics: Metrics, deltas: Mapping[str, Mapping[str, Any]]) -> 
     return lines
 
 
-def validation_lines(report: Mapping[str, Any] | None) -> list[str]:
-    """``validation.json`` as a short verdict plus the failing checks.
-
-    Reads diffad's report (``{"success", "checks": [{"name", "description", "success",
-    "offending_count", ...}]}``) and plain Great Expectations style results (``"results"``,
-    ``"expectation"``/``"expectation_type"``, ``kwargs.column``) alike.
-    """
+def validation_lines(report: ValidationResult | None, listed: int = LISTED_FILES) -> list[str]:
+    """Every check by name with its observed value; for a failure, its first ``listed`` files."""
     if report is None:
         return ["No validation report was written."]
-    checks = report.get("checks") or report.get("results") or []
-    failed = [c for c in checks if isinstance(c, Mapping) and not c.get("success", True)]
-    verdict = "passed" if report.get("success") else "**failed**"
-    lines = [f"Data validation {verdict} ({len(checks) - len(failed)}/{len(checks)} checks met)."]
-    for check in failed[:MAX_FAILURES]:
-        name = check.get("name") or check.get("expectation") or check.get("expectation_type") or "check"
-        kwargs = check.get("kwargs") if isinstance(check.get("kwargs"), Mapping) else {}
-        column = check.get("column") or kwargs.get("column")
-        line = f"- `{name}`" + (f" on `{column}`" if column else "")
-        if check.get("description"):
-            line += f": {check['description']}"
-        if check.get("offending_count"):
-            line += f" ({check['offending_count']} offending rows)"
-        elif check.get("observed") is not None:
-            line += f" (observed {check['observed']})"
-        lines.append(line)
-    if len(failed) > MAX_FAILURES:
-        lines.append(f"- ... and {len(failed) - MAX_FAILURES} more")
+    verdict = "passed" if report.success else "**failed**"
+    lines = [
+        f"Data validation {verdict}: {len(report.checks) - len(report.failed)} of {len(report.checks)} "
+        f"checks met, {report.rows} rows.",
+        "",
+        "| check | result | observed | offending files |",
+        "|---|---|---|---|",
+    ]
+    for check in report.checks:  # failures come first (the writer orders them so)
+        files = check.offending_files[:listed]
+        more = check.offending_count - len(files)
+        shown = ", ".join(f"`{f}`" for f in files) + (f" … and {more} more" if more > 0 else "")
+        if check.error:
+            shown = f"could not evaluate: {check.error}"
+        result = "ok" if check.success else "**FAIL**"
+        observed = _cell(check.observed)[:80]
+        lines.append(f"| `{check.name}`: {_cell(check.description)} | {result} | {observed} | {shown} |")
     return lines
 
 
 def render_report(
     *,
-    run_id: str,
-    category: str,
-    state: str,
-    reason: str | None,
-    metrics: Metrics | None,
-    decision: Decision | None,
+    record: RunRecord,
     tolerance: float,
-    validation: Mapping[str, Any] | None,
+    validation: ValidationResult | None,
     outputs: Mapping[str, str],
     stages: Sequence[str],
 ) -> str:
     """The whole markdown document for one run."""
-    verdict = "accepted" if decision and decision.accepted and state == "Completed" else "not promoted"
-    lines = [f"# Retrain `{category}`: {state}, {verdict}", "", f"Run `{run_id}`."]
-    if reason:
-        lines += ["", f"> {reason}"]
+    lines = [
+        f"# Retrain `{record.category}`: {OUTCOME_TEXT[record.outcome]}",
+        "",
+        f"Run `{record.run_id}`, finished {record.finished} ({record.state}).",
+    ]
+    if record.reason:
+        lines += ["", f"> {record.reason}"]
     lines += ["", "## Metrics", ""]
-    if metrics:
-        lines += metrics_table(metrics, decision.deltas if decision else {})
-        lines += ["", f"In brackets: change against the last accepted run (tolerance {tolerance:g})."]
-        if decision and decision.regressions:
-            lines += ["", "Regressions:"] + [f"- {item}" for item in decision.regressions]
-        elif decision and not decision.deltas:
-            lines += ["", "No earlier accepted run to compare with."]
+    if record.metrics:
+        lines += metrics_table(record.metrics, record.deltas)
+        if record.baseline is not None:
+            lines += ["", f"In brackets: change against the baseline, {record.baseline.description}."]
+        if record.rule:
+            lines += ["", f"Rule: {record.rule} (tolerance {tolerance:g})."]
+        if record.regressions:
+            lines += ["", "Regressions:"] + [f"- {item}" for item in record.regressions]
     else:
         lines.append("No metrics (the pipeline did not get that far).")
     lines += ["", "## Data validation", "", *validation_lines(validation)]
+    if record.validation_report:
+        lines += ["", f"Full report: `{record.validation_report}` in the project."]
     if outputs:
         lines += ["", "## Outputs", ""]
         for label in ("heatmaps", "bundle"):

@@ -16,15 +16,17 @@ DVC owns the stage graph and the cache; Prefect only decides *when* the pipeline
 4. ``repro-<stage>``      every other stage in DVC's topological order, one task each
    (``dvc repro --single-item``), retried with exponential back-off on transient failures.
    Unchanged stages are skipped or restored from DVC's run-cache, as with a plain ``dvc repro``.
-5. ``judge-metrics``      compares ``reports/metrics.json`` with the category's last accepted
-   metrics (:mod:`flows.promotion`); a drop beyond ``tolerance`` fails the run.
+5. ``judge-metrics``      compares ``reports/metrics.json`` with the run's baseline (the last
+   accepted run, else the reports the project serves for the category; :mod:`flows.promotion`);
+   a drop beyond ``tolerance`` fails the run, and the rule applied goes into the run record.
 6. ``promote``            only now does anything in the project change: the run's ``dvc.lock``,
    ``params.yaml``, metrics and published outputs replace ``runs/<category>/accepted/`` in one
    rename. If the run used the project's own ``params.yaml`` unchanged, the project workspace
    is updated too (its outputs, then its ``dvc.lock``), so ``dvc status`` there stays clean.
 7. ``dvc-push-<remote>``  optionally pushes outputs and run-cache to a DVC remote.
-8. ``record-run``         always: ``runs/history/<run_id>.json`` and a markdown artifact
-   (metrics, deltas, validation summary, where the heatmaps and bundle are).
+8. ``record-run``         always, whatever the outcome: ``runs/history/<run_id>.json`` (a
+   :class:`diffad.artifacts.runs.RunRecord`), the run's validation report beside it, and a
+   markdown artifact (outcome, metrics, deltas, rule, every validation check with its files).
 
 Every failure before step 6 leaves the project byte-for-byte as it was: the pipeline only ever
 wrote into the staging workspace, which is deleted at the end (``keep_workspace`` keeps it).
@@ -52,6 +54,16 @@ from prefect.deployments import run_deployment
 from prefect.tasks import exponential_backoff
 from pydantic import BaseModel, Field
 
+from diffad.artifacts.layout import (
+    METRICS_FILE,
+    MODELS,
+    REPORTS,
+    VALIDATION_FILE,
+    ProjectLayout,
+    ValidationDir,
+)
+from diffad.artifacts.records import ValidationResult, copy_validation
+from diffad.artifacts.runs import RunRecord
 from diffad.errors import ConfigError
 from flows import promotion, tasks
 from flows.dvc_cli import ancestors, topological_order
@@ -95,8 +107,8 @@ def retrain(
     tolerance: float = 0.02,
     compare: list[str] | None = None,
     validation_stage: str = "convert_dataset",
-    validation_report: str = "reports/validation/validation.json",
-    metrics_file: str = "reports/metrics.json",
+    validation_report: str = VALIDATION_FILE,
+    metrics_file: str = METRICS_FILE,
     publish: list[str] | None = None,
     remote: str | None = None,
     retries: int = 2,
@@ -111,7 +123,8 @@ def retrain(
         category, source, data_path: ``data.category`` / ``data.source`` / ``data.path``; None keeps
             the project's ``params.yaml`` value.
         overrides: more ``a.b=value`` parameter overrides (``dvc exp run -S`` syntax).
-        tolerance: largest allowed drop of a compared metric against the last accepted run.
+        tolerance: largest allowed drop of a compared metric against the baseline (the last
+            accepted run, else the reports the project serves for the category).
         compare: metric keys compared (default image_auroc, pixel_auroc, aupro; higher is better).
         validation_stage, validation_report: the DVC stage that validates the data and its report.
         metrics_file: the metrics the decision is based on.
@@ -123,7 +136,8 @@ def retrain(
 
     Returns:
         {"run_id", "category", "accepted", "metrics", "deltas", "history"}; a failed validation,
-        stage or metrics comparison fails the flow run (after its history record is written).
+        stage or metrics comparison fails the flow run (after its run record is written: every
+        run has one, with its outcome, reason and validation report).
     """
     logger = get_run_logger()
     project = Path(project_dir).resolve()
@@ -138,7 +152,7 @@ def retrain(
     stage_task = tasks.run_stage.with_options(**policy)
     keys = list(compare or DEFAULT_KEYS)
 
-    state, reason, data_hash = "Failed", None, None
+    state, outcome, reason, data_hash = "Failed", "failed", None, None
     metrics, decision, validation, outputs, order = None, None, None, {}, []
     try:
         ws = tasks.prepare_workspace(project, workspace, params, lookup(params, "data.path"))
@@ -175,7 +189,7 @@ def retrain(
             project,
             name,
             metrics_file,
-            list(publish or ("reports", "models")),
+            list(publish or (REPORTS, MODELS)),
             run,
             update_project_workspace=params == base,
         )
@@ -184,27 +198,36 @@ def retrain(
         state = "Completed"
     except BaseException as exc:
         reason = reason or f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        outcome = _outcome(exc)
         raise
+    else:
+        outcome = "accepted"
     finally:
-        if validation is None:  # the gate failed or never ran: show whatever report it left
-            validation = _report_if_any(workspace / validation_report)
-        record = promotion.history_record(
-            run_id,
-            name,
+        runs = ProjectLayout(project).runs
+        kept = _keep_validation(
+            ValidationDir((workspace / validation_report).parent), runs.validation(run_id)
+        )
+        validation = validation or kept
+        record = RunRecord(
+            run_id=run_id,
+            category=name,
+            outcome=outcome,
             state=state,
-            metrics=metrics,
-            decision=decision,
             reason=reason,
+            metrics=metrics,
+            baseline=decision.baseline if decision else None,
+            rule=decision.rule if decision else None,
+            deltas=decision.deltas if decision else {},
+            regressions=decision.regressions if decision else [],
+            validation=validation.digest() if validation else None,
+            validation_report=(
+                runs.validation(run_id).report.relative_to(project).as_posix() if kept else None
+            ),
             data_hash=data_hash,
             flow_run_id=flow_run_id,
         )
         markdown = render_report(
-            run_id=run_id,
-            category=name,
-            state=state,
-            reason=reason,
-            metrics=metrics,
-            decision=decision,
+            record=record,
             tolerance=tolerance,
             validation=validation,
             outputs=outputs,
@@ -228,13 +251,22 @@ def retrain(
     }
 
 
-def _report_if_any(path: Path) -> dict[str, Any] | None:
-    """The validation report for the run summary, or None if missing or unreadable."""
+def _outcome(exc: BaseException) -> str:
+    """The run record's outcome for a run that raised ``exc``."""
+    if isinstance(exc, tasks.ValidationGateFailed):
+        return "rejected"
+    if isinstance(exc, tasks.MetricsRegressed):
+        return "not_promoted"
+    return "failed"
+
+
+def _keep_validation(source: ValidationDir, target: ValidationDir) -> ValidationResult | None:
+    """Copy the run's validation report beside its record (the workspace is deleted); None if it
+    wrote none or it is unreadable (the record must not replace the run's own error)."""
     try:
-        report = promotion.read_json(path)
-    except Exception:  # the summary must not replace the run's own error
+        return copy_validation(source, target)
+    except Exception:
         return None
-    return report if isinstance(report, dict) else None
 
 
 def _wait_for_runs(flow_run_ids: dict[str, Any], poll_s: float) -> dict[str, str]:

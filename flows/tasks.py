@@ -18,6 +18,9 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from diffad.artifacts.layout import ProjectLayout, ValidationDir
+from diffad.artifacts.records import LISTED_FILES, ValidationResult, read_validation
+from diffad.artifacts.runs import RunRecord, write_run_record
 from diffad.errors import ArtifactError, ValidationFailed
 from flows import promotion
 from flows.dvc_cli import is_transient, run_dvc, stage_graph
@@ -71,33 +74,49 @@ def read_stage_graph(workspace: Path) -> dict[str, set[str]]:
     return graph
 
 
+def gate_failure(result: ValidationResult, report: str, listed: int = LISTED_FILES) -> ValidationGateFailed:
+    """The gate's exception, naming every failed check and its first offending files."""
+    parts = []
+    for check in result.failed:
+        files = check.offending_files[:listed]
+        more = check.offending_count - len(files)
+        where = f": {', '.join(files)}" + (f" (+{more} more)" if more > 0 else "") if files else ""
+        parts.append(f"{check.name}{where}")
+    return ValidationGateFailed(f"data validation failed ({report}): {'; '.join(parts)}; nothing was trained")
+
+
 @task(
     name="validate-data",
     task_run_name="validate-{stage}",
     cache_policy=NO_CACHE,
     retry_condition_fn=retry_if_transient,
 )
-def validate_data(workspace: Path, stage: str, report: str) -> dict[str, Any]:
+def validate_data(workspace: Path, stage: str, report: str) -> ValidationResult:
     """Run the validating stage (and anything it depends on); return its report or stop the run.
 
-    The report file is removed first, so a report left from earlier can never pass for this run.
+    ``report`` is the validation report file (``reports/validation/validation.json``), written by
+    the stage through :mod:`diffad.artifacts`. It is removed first, so a report left from earlier
+    can never pass for this run.
     """
-    report_path = workspace / report
-    remove_path(report_path)
+    folder = ValidationDir((workspace / report).parent)
+    remove_path(folder.report)
     logger = get_run_logger()
     try:
         run_dvc(["repro", stage], workspace, logger)
     except Exception:
-        result = promotion.read_json(report_path)
-        if isinstance(result, dict) and result.get("success") is False:
-            raise ValidationGateFailed(f"data validation failed ({report}); nothing was trained") from None
+        if folder.report.exists():
+            result = read_validation(folder)
+            if not result.success:
+                raise gate_failure(result, report) from None
         raise
-    result = promotion.read_json(report_path)
-    if not isinstance(result, dict) or "success" not in result:
-        raise ArtifactError(f"{report}: stage {stage!r} wrote no validation report with a 'success' key")
-    if not result["success"]:
-        raise ValidationGateFailed(f"data validation failed ({report}); nothing was trained")
-    logger.info("data validation passed: %d result(s)", len(result.get("results") or []))
+    if not folder.report.exists():
+        raise ArtifactError(f"{report}: stage {stage!r} wrote no validation report")
+    result = read_validation(folder)
+    if not result.success:
+        raise gate_failure(result, report)
+    logger.info(
+        "data validation passed: %d checks (%s)", len(result.checks), ", ".join(c.name for c in result.checks)
+    )
     return result
 
 
@@ -116,13 +135,15 @@ def run_stage(workspace: Path, stage: str) -> None:
 def judge_metrics(
     workspace: Path, project: Path, category: str, metrics_file: str, tolerance: float, keys: Sequence[str]
 ) -> tuple[promotion.Metrics, promotion.Decision]:
-    """Compare the run's metrics with the category's last accepted ones."""
+    """Compare the run's metrics with its baseline (:func:`flows.promotion.baseline_for`)."""
     metrics = promotion.read_metrics(workspace / metrics_file)
-    decision = promotion.compare_metrics(
-        metrics, promotion.accepted_metrics(project, category), tolerance, keys
-    )
+    decision = promotion.compare_metrics(metrics, promotion.baseline_for(project, category), tolerance, keys)
     get_run_logger().info(
-        "accepted=%s deltas=%s regressions=%s", decision.accepted, decision.deltas, decision.regressions
+        "accepted=%s rule: %s; deltas=%s regressions=%s",
+        decision.accepted,
+        decision.rule,
+        decision.deltas,
+        decision.regressions,
     )
     return metrics, decision
 
@@ -160,9 +181,11 @@ def sync_remote(workspace: Path, action: str, remote: str) -> None:
 
 
 @task(name="record-run", task_run_name="record-run", cache_policy=NO_CACHE)
-def record_run(project: Path, record: dict[str, Any], markdown: str) -> str:
-    """Write the history record and publish the markdown artifact; returns the record's path."""
-    path = promotion.write_history(project, record)
-    key = "retrain-" + "".join(c if c.isalnum() else "-" for c in record["category"].lower()).strip("-")
-    create_markdown_artifact(markdown=markdown, key=key, description=f"retrain {record['run_id']}")
+def record_run(project: Path, record: RunRecord, markdown: str) -> str:
+    """Write the run record and publish the markdown artifact; returns the record's path."""
+    path = write_run_record(ProjectLayout(project).runs, record)
+    key = "retrain-" + "".join(c if c.isalnum() else "-" for c in record.category.lower()).strip("-")
+    create_markdown_artifact(
+        markdown=markdown, key=key, description=f"retrain {record.run_id}: {record.outcome}"
+    )
     return str(path)

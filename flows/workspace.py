@@ -33,14 +33,15 @@ from typing import Any
 
 import yaml
 
+from diffad.artifacts.layout import LOCK_FILE, PARAMS_FILE, RUNS
 from diffad.config import apply_override
 from diffad.errors import ConfigError, DataError
 from flows.dvc_cli import dvc_environment
 
-RECORDS_DIR = "runs"  # the flows' own records inside the project; never copied into a workspace
+RECORDS_DIR = RUNS  # the flows' own records inside the project; never copied into a workspace
 
 
-def read_params(project: Path, params_file: str = "params.yaml") -> dict[str, Any]:
+def read_params(project: Path, params_file: str = PARAMS_FILE) -> dict[str, Any]:
     """The project's parameters as a plain dict (empty when the file is missing or empty)."""
     path = project / params_file
     if not path.exists():
@@ -198,12 +199,12 @@ def create_workspace(project: Path, workspace: Path, params: dict[str, Any], dat
         text = "".join(f"[{section}]\n    {option} = {value}\n" for section, option, value in settings)
         (workspace / ".dvc" / "config.local").write_text(text)
     if params != read_params(project):
-        (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        (workspace / PARAMS_FILE).write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def lock_outputs(workspace: Path) -> list[str]:
     """Every output path recorded in ``workspace/dvc.lock`` (relative, in stage order)."""
-    lock_file = workspace / "dvc.lock"
+    lock_file = workspace / LOCK_FILE
     if not lock_file.exists():
         return []
     lock = yaml.safe_load(lock_file.read_text()) or {}

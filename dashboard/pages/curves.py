@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 from dashboard import data, ui
+from diffad.artifacts.layout import REPORTS, ReportsDir
 
 # curve -> (title, x axis, y axis, the metrics.json key that summarises it)
 CURVES = {
@@ -53,7 +56,7 @@ def curve_chart(frame: pd.DataFrame, name: str, summary: dict[str, float]) -> al
 
 
 st.title("Curves")
-cat = ui.category("reports/curves/roc.csv")
+cat = ui.category(str(ReportsDir(Path(REPORTS)).curve_table("roc")))
 curves = ui.need(data.read_curves, cat)
 try:
     metrics = data.read_metrics(cat)
@@ -65,7 +68,7 @@ for tab, name in zip(st.tabs([CURVES[n][0] for n in CURVES]), CURVES, strict=Tru
     with tab:
         if name not in curves:
             why = " PRO needs ground-truth masks." if name == "pro" else ""
-            st.info(f"`reports/curves/{name}.csv` is not there.{why}")
+            st.info(f"`{cat.files.curve_table(name).relative_to(cat.reports.parent)}` is not there.{why}")
             continue
         frame = curves[name][curves[name]["method"].astype(str).isin(chosen)]
         if frame.empty:

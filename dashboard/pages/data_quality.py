@@ -1,53 +1,75 @@
-"""Data quality: the Great Expectations results of the last `convert_dataset`, failures first."""
+"""Data quality: every check of the data validation suite by name, its observed value and, for a
+failure, the offending files; for the workspace's last `convert_dataset` or for a retrain whose
+validation report was kept beside its run record (a rejected run's, say)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import data, history, ui
+from diffad.artifacts.layout import VALIDATION_FILE, ProjectLayout, ValidationDir
+from diffad.artifacts.runs import OUTCOME_TEXT
 
-SHOWN_OFFENDING = 200  # paths listed per failed expectation
+SHOWN_OFFENDING = 200  # paths listed per failed check
+
+
+def report_label(record) -> str:
+    return f"retrain {record.run_id}: {OUTCOME_TEXT[record.outcome]}"
+
 
 st.title("Data quality")
-cat = ui.category("reports/validation/validation.json")
-raw = ui.need(data.read_validation, cat)
-table = data.validation_table(raw)
-n_failed = int((~table["success"]).sum())
-if n_failed == 0 and raw.get("success", True):
-    st.success(f"All {len(table)} expectations passed.")
+root = data.project_root()
+cat = ui.category(VALIDATION_FILE)
+records, _ = history.run_records(root)
+kept = [r for r in reversed(records) if r.category == cat.name and r.validation_report]
+sources: dict[str, ValidationDir] = {}
+if cat.files.validation.report.is_file():
+    sources[f"{cat.name}: {cat.source} (last convert_dataset)"] = cat.files.validation
+for record in kept:
+    sources[report_label(record)] = ProjectLayout(root).runs.validation(record.run_id)
+if not sources:
+    ui.stop_missing(data.MissingArtifact(cat.files.validation.report))
+latest = kept[0] if kept else None
+default = 0
+if latest is not None and latest.outcome == "rejected":  # show what stopped it, first
+    default = list(sources).index(report_label(latest))
+    st.error(
+        f"The latest retrain of **{cat.name}**, `{latest.run_id}` ({latest.finished}), was rejected at the "
+        f"data validation gate: {latest.reason or ''}"
+    )
+choice = st.selectbox("Validation report", list(sources), index=default)
+result = ui.need(data.read_validation, sources[choice])
+table = data.validation_table(result)
+failed = table[~table["success"]]
+if result.success:
+    st.success(f"All {len(table)} checks passed ({result.rows} manifest rows).")
 else:
     st.error(
-        f"{n_failed} of {len(table)} expectations failed: the prepared data of **{cat.name}** "
-        "has the problems listed first below."
+        f"{len(failed)} of {len(table)} checks failed: {', '.join(failed['check'])}. "
+        "The offending files are listed below each failed check."
     )
-
-stats = raw.get("statistics") if isinstance(raw.get("statistics"), dict) else {}
-if stats:
-    columns = st.columns(min(len(stats), 4))
-    for column, (key, value) in zip(columns, list(stats.items())[:4], strict=False):
-        column.metric(key.replace("_", " "), f"{value:.1f}" if isinstance(value, float) else str(value))
 
 shown = pd.DataFrame(
     {
         "result": table["success"].map({True: "✓ passed", False: "✗ failed"}),
-        "expectation": table["expectation"],
-        "column": table["column"],
+        "check": table["check"],
+        "what it checks": table["description"],
         "observed": table["observed"],
-        "offending files": table["offending"].map(len),
+        "offending files": table["offending_count"],
     }
 )
 st.dataframe(shown, hide_index=True, width="stretch")
-for _, row in table[~table["success"]].iterrows():
-    where = f" on `{row['column']}`" if row["column"] else ""
-    with st.expander(
-        f"✗ {row['expectation']}{where}: {len(row['offending'])} offending file(s)", expanded=True
-    ):
-        st.markdown(f"observed: `{row['observed']}`")
+for _, row in failed.iterrows():
+    with st.expander(f"✗ {row['check']}: {row['offending_count']} offending file(s)", expanded=True):
+        st.markdown(f"{row['description']} — observed: `{row['observed']}`")
         if row["offending"]:
             st.code("\n".join(map(str, row["offending"][:SHOWN_OFFENDING])), language=None)
-            if len(row["offending"]) > SHOWN_OFFENDING:
-                st.caption(f"… and {len(row['offending']) - SHOWN_OFFENDING} more")
+            listed = len(row["offending"])
+            if row["offending_count"] > listed:
+                st.caption(
+                    f"… and {row['offending_count'] - listed} more (the report keeps the first {listed})"
+                )
 
 info = data.read_json_or(cat.prepared / "info.json", {}) if cat.prepared is not None else {}
 if isinstance(info, dict) and info:

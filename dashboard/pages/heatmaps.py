@@ -8,25 +8,27 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import data, gallery, ui
+from diffad.artifacts.layout import REPORTS, ReportsDir
 
 PER_PAGE = 24
 COLUMNS = 4
 
 st.title("Heatmaps")
-cat = ui.category("reports/scores.csv")
+cat = ui.category(str(ReportsDir(Path(REPORTS)).scores))
 scores = ui.need(data.read_scores, cat)
 methods = data.score_methods(scores)
 if not methods:
     ui.stop_missing(data.MissingArtifact(cat.reports / "scores.csv", "has no <method>_score columns"))
-with_maps = [m for m in methods if (cat.reports / "heatmaps" / m).is_dir()]
+with_maps = [m for m in methods if cat.files.maps(m).is_file() or cat.files.maps(m).parent.is_dir()]
 default = "ensemble" if "ensemble" in with_maps else (with_maps or methods)[0]
 
-left, middle, right = st.columns(3)
+left, right = st.columns([1, 2])
 method = left.selectbox("Method", methods, index=methods.index(default))
-defect_names = sorted(scores["defect"].astype(str).unique())
-defects = middle.multiselect("Defect type", defect_names, default=defect_names)
 label_names = sorted(scores["label"].astype(str).unique())
-labels = right.multiselect("Label", label_names, default=label_names)
+labels = right.pills("Label", label_names, selection_mode="multi", default=label_names)
+# Pills on a full-width row: every defect type stays visible (a narrow multiselect hid its chips).
+defect_names = sorted(scores["defect"].astype(str).unique())
+defects = st.pills("Defect type", defect_names, selection_mode="multi", default=defect_names)
 left, middle, right = st.columns(3)
 sort = left.selectbox("Sort by", gallery.SORTS)
 only_mistakes = middle.toggle("Only mistakes (false positives and misses)")
@@ -49,15 +51,23 @@ if method not in with_maps:
 elif not can_blend:
     st.caption(
         "Showing the overlays evaluate saved; the opacity slider needs "
-        f"`reports/heatmaps/{method}/maps.npy` (one map per test image) and `data/prepared/`."
+        f"`{cat.files.maps(method).relative_to(cat.reports.parent)}` (one map per test image) "
+        "and `data/prepared/`."
     )
 
 table = gallery.decisions(scores, method)
 rows = gallery.select(table, defects=defects, labels=labels, only_mistakes=only_mistakes, sort=sort)
 n_fp, n_miss = (table["mistake"] == gallery.FALSE_POSITIVE).sum(), (table["mistake"] == gallery.MISS).sum()
+n_unknown = int((table["label"].astype(str) == "unknown").sum())
+why = (
+    f" ({len(table) - n_unknown} labelled + {n_unknown} unlabelled: shown and scored, but without ground "
+    "truth they are in no metric and never a mistake)"
+    if n_unknown
+    else ""
+)
 st.caption(
-    f"{len(rows)} of {len(table)} test images shown · {method}: {n_fp} false positives, {n_miss} misses · "
-    "score normalized to [0, 1000], decision threshold 100 · cyan outline: ground truth"
+    f"{len(rows)} of {len(table)} test images shown{why} · {method}: {n_fp} false positives, "
+    f"{n_miss} misses · score normalized to [0, 1000], decision threshold 100 · cyan outline: ground truth"
 )
 if rows.empty:
     st.info("No image matches the filters.")

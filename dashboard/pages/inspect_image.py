@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -9,26 +11,46 @@ import streamlit as st
 
 from dashboard import data, ui
 from dashboard.upload import MAX_MB, TYPES, read_upload
+from diffad.artifacts.layout import BUNDLE, BundleDir
+
+
+def histogram_domain(good: np.ndarray, score: float, threshold: float | None) -> tuple[float, float]:
+    """The x range: the good scores, this image's score and the threshold, with a margin, so the
+    image's rule lies inside the axis (a far-off score used to fall outside every tick)."""
+    values = [float(good.min()), float(good.max()), score] + ([threshold] if threshold is not None else [])
+    lo, hi = min(values), max(values)
+    pad = 0.05 * (hi - lo) or 1e-6
+    return lo - pad, hi + pad
 
 
 def good_histogram(good: np.ndarray, score: float, threshold: float | None) -> alt.LayerChart:
-    """Histogram of the good reference scores, this image's score as a red rule, the threshold dashed."""
+    """Histogram of the good reference scores, this image's score as a labelled red rule, the
+    threshold dashed; the x axis spans all three."""
+    domain = histogram_domain(good, score, threshold)
+    x_scale = alt.Scale(domain=list(domain), nice=False)
     bars = (
         alt.Chart(pd.DataFrame({"score": good.astype(float)}), title="Scores of good training images")
         .mark_bar(opacity=0.7)
         .encode(
-            x=alt.X("score:Q", bin=alt.Bin(maxbins=30), title="anomaly score (raw)"),
+            x=alt.X(
+                "score:Q",
+                bin=alt.Bin(maxbins=30, extent=[float(good.min()), float(good.max())]),
+                title="anomaly score (raw)",
+                scale=x_scale,
+            ),
             y=alt.Y("count():Q", title="images"),
         )
     )
-    marks = pd.DataFrame({"score": [score], "what": ["this image"]})
+    marks = pd.DataFrame({"score": [score], "what": ["this image"], "label": [f"this image: {score:.4g}"]})
     if threshold is not None:
-        marks = pd.concat([marks, pd.DataFrame({"score": [threshold], "what": ["decision threshold"]})])
+        marks = pd.concat(
+            [marks, pd.DataFrame({"score": [threshold], "what": ["decision threshold"], "label": [""]})]
+        )
     rules = (
         alt.Chart(marks)
         .mark_rule(size=3)
         .encode(
-            x="score:Q",
+            x=alt.X("score:Q", scale=x_scale),
             color=alt.Color(
                 "what:N",
                 title=None,
@@ -41,7 +63,12 @@ def good_histogram(good: np.ndarray, score: float, threshold: float | None) -> a
             ),
         )
     )
-    return bars + rules
+    labels = (
+        alt.Chart(marks.iloc[:1])
+        .mark_text(align="left", dx=5, dy=-5, color="#d62728", fontWeight="bold")
+        .encode(x=alt.X("score:Q", scale=x_scale), y=alt.value(12), text="label:N")
+    )
+    return bars + rules + labels
 
 
 def threshold_of(predictor: object, method: str) -> float | None:
@@ -50,9 +77,9 @@ def threshold_of(predictor: object, method: str) -> float | None:
 
 
 st.title("Inspect an image")
-cat = ui.category("models/bundle/bundle.json")
+cat = ui.category(str(BundleDir(Path(BUNDLE)).manifest))
 if cat.bundle is None:
-    ui.stop_missing(data.MissingArtifact(data.project_root() / "models" / "bundle" / "bundle.json"))
+    ui.stop_missing(data.MissingArtifact(BundleDir(data.project_root() / BUNDLE).manifest))
 try:
     predictor = ui.need(data.load_predictor, cat.bundle)
 except Exception as exc:  # the loader is another part's code: show its message, not a traceback

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, history, ui
+from dashboard import data, history, live, ui
 
 MAIN_METRICS = ["image_auroc", "image_ap", "pixel_auroc", "aupro", "image_f1", "pixel_f1", "ms_per_image"]
 HEADLINE = ["image_auroc", "pixel_auroc", "aupro"]
@@ -28,11 +28,12 @@ if cat.name not in set(table["category"]):  # say why: its metrics.json is missi
 mine = table[table["category"] == cat.name]
 summary = data.read_summary(cat)
 facts = [f"category **{cat.name}**"]
-if isinstance(summary.get("n_test"), int):
-    facts.append(f"{summary['n_test']} test images")
-if "has_masks" in summary:
-    facts.append("with ground-truth masks" if summary["has_masks"] else "no masks: pixel metrics skipped")
+if summary is not None:
+    unknown = f" (+{summary.n_unknown} unlabelled: scored and shown on Heatmaps, not measured)"
+    facts.append(f"{summary.n_test} labelled test images" + (unknown if summary.n_unknown else ""))
+    facts.append("with ground-truth masks" if summary.has_masks else "no masks: pixel metrics skipped")
 st.markdown(" · ".join(facts))
+live.live_model_section(root, cat)
 if not mine.empty:
     for column, key in zip(st.columns(len(HEADLINE)), HEADLINE, strict=True):
         values = mine[key].astype(float)
@@ -76,7 +77,7 @@ with st.expander("Per defect type"):
 # ---- history: DVC experiments and Prefect run records, with deltas to the previous run
 st.subheader("History")
 dvc_runs, dvc_note = history.dvc_experiments(str(root))
-records, bad = history.read_run_records(root)
+records, bad = history.read_records_as_runs(root)
 runs = [r for r in [*dvc_runs, *records] if r.category in (None, cat.name)]
 if not runs:
     st.info(
@@ -89,7 +90,8 @@ else:
     )
     past = history.history_table(runs, metric)
     methods = [c for c in past.columns if c in {m for r in runs for m in r.metrics}]
-    last = past.iloc[-1]
+    measured = past[past[methods].notna().any(axis=1)] if methods else past
+    last = (measured if not measured.empty else past).iloc[-1]
     st.markdown(
         f"Latest run **{last['run']}** ({last['source']}, {last['time'] or 'no time'}) vs the one before:"
     )

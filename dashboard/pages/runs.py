@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, history
+from diffad.artifacts.runs import OUTCOME_TEXT
 
 HOW_TO = (
     "To see flow runs here, start a Prefect server and point the dashboard at it:\n\n"
@@ -39,24 +40,30 @@ else:
             )
     st.button("Refresh")
 
-st.subheader("Pipeline run records")
-records, bad = history.read_run_records(data.project_root())
+st.subheader("Retrain records")
+records, bad = history.run_records(data.project_root())
 if records:
+    st.caption(
+        "One record per retrain, whatever its outcome (`runs/history/`), newest first; a rejected run's "
+        "validation report is on the Data quality page."
+    )
     st.dataframe(
         pd.DataFrame(
             {
-                "run": [r.name for r in records],
-                "category": [r.category or "" for r in records],
-                "finished": [r.time or "" for r in records],
-                "state": [r.state or "" for r in records],
-                "accepted": [("" if r.accepted is None else "yes" if r.accepted else "no") for r in records],
-                "methods": [", ".join(r.metrics) for r in records],
+                "run": [r.run_id for r in records],
+                "category": [r.category for r in records],
+                "finished": [r.finished for r in records],
+                "outcome": [OUTCOME_TEXT[r.outcome] for r in records],
+                "reason": [r.reason or "" for r in records],
+                "baseline": [r.baseline.description if r.baseline else "" for r in records],
+                "failed checks": [", ".join((r.validation or {}).get("failed") or []) for r in records],
+                "methods": [", ".join(r.metrics or {}) for r in records],
             }
-        ).sort_values("finished", ascending=False),
+        ).iloc[::-1],
         hide_index=True,
         width="stretch",
     )
 else:
-    st.info("No run records in `runs/history/` yet: the Prefect pipeline flow writes one per finished run.")
+    st.info("No run records in `runs/history/` yet: the Prefect retrain flow writes one per run.")
 if bad:
     st.caption(f"{bad} file(s) in runs/history/ could not be read and were skipped.")

@@ -48,3 +48,14 @@ def open_page(monkeypatch: pytest.MonkeyPatch):
         return at
 
     return _open
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
+    """Say loudly when the browser tests were skipped (a quiet "s" hid them before)."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "test_dashboard_browser" in r.nodeid]
+    if skipped:
+        terminalreporter.write_sep("!", f"{len(skipped)} BROWSER TESTS SKIPPED", red=True, bold=True)
+        terminalreporter.write_line(
+            "The dashboard was not tested in a real browser: install chromium and chromium-driver "
+            "(apt-get install -y chromium chromium-driver). With CI=true these tests fail instead."
+        )

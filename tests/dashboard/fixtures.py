@@ -1,21 +1,35 @@
-"""Fixture artifacts for the dashboard tests: a small fake project tree with known answers.
+"""Fixture artifacts for the dashboard tests: a small project tree with known answers.
 
-``make_fixture_artifacts(root)`` writes what `convert_dataset` and `evaluate` would (see
-docs/architecture.md, "Reports"), for category ``fabric`` in ``reports/``, a second category
-``washer`` under ``runs/washer/reports/`` (metrics only), two Prefect run records and one broken
-one under ``runs/history/``, and a fake ``models/bundle/bundle.json``. The constants below are the
-answers the tests check; they are chosen by hand, not computed by the dashboard.
+``make_fixture_artifacts(root)`` writes, *through the pipeline's own writers* (the artifact
+contract :mod:`diffad.artifacts`, the Great Expectations suite of :mod:`diffad.data.validation`),
+category ``fabric`` in the workspace (``reports/``, ``data/prepared/``, ``models/bundle/``), a
+second category ``washer`` as an accepted retrain under ``runs/washer/accepted/`` (metrics only),
+two accepted run records, one rejected at the validation gate and one broken file under
+``runs/history/``. The metric values are chosen by hand so the tests know the answers; the
+end-to-end contract test (tests/integration/test_artifact_contract.py) runs the dashboard on
+what the real tiny pipeline writes.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
+from diffad.artifacts.layout import BundleDir, ProjectLayout
+from diffad.artifacts.records import (
+    ReportSummary,
+    copy_validation,
+    read_validation,
+    write_metrics,
+    write_per_defect,
+    write_summary,
+)
+from diffad.artifacts.runs import RunRecord, write_accepted_info, write_bundle_manifest, write_run_record
+from diffad.data.manifest import write_info
+from diffad.data.validation import validate_manifest
 from diffad.viz.heatmap import overlay_heatmap
 
 CATEGORY, OTHER_CATEGORY = "fabric", "washer"
@@ -82,8 +96,9 @@ HISTORY = [
     ("run-early", "2026-11-20T10:00:00+00:00", 0.950),
     ("run-late", "2026-11-22T10:00:00+00:00", 0.987),
 ]
-FAILED_EXPECTATION = "expect_column_values_to_be_between"
-OFFENDING = ["images/train/good/017.png", "images/train/good/042.png"]
+FAILED_CHECK = "train_test_leak"  # the planted copy: test image good/003 is train image 017
+OFFENDING = ["images/test/good/003.png"]
+REJECTED_RUN = "run-rejected"  # a retrain stopped at the gate, after the two accepted ones
 
 
 def _metrics(method: str) -> dict:
@@ -101,9 +116,42 @@ def _metrics(method: str) -> dict:
     }
 
 
-def _write_json(path: Path, value: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(value, indent=2))
+def _validation(reports_validation: Path) -> None:
+    """The real GX suite on a manifest of the fixture's images with one planted train/test copy."""
+    rows = [
+        {
+            "path": f"images/test/{d}/{s}.png",
+            "split": "test",
+            "label": lab,
+            "defect": d,
+            "mask_path": f"masks/test/{d}/{s}.png" if lab == "anomaly" else "",
+            "sha256": f"test-{i}",
+        }
+        for i, (d, s, lab) in enumerate(TEST)
+    ]
+    rows += [
+        {
+            "path": f"images/train/good/{i:03d}.png",
+            "split": "train",
+            "label": "good",
+            "defect": "good",
+            "mask_path": "",
+            "sha256": f"train-{i}",
+        }
+        for i in range(20)
+    ]
+    rows[3]["sha256"] = "train-17"  # test good/003 is a copy of train good/017
+    frame = pd.DataFrame(rows).assign(
+        width=SIDE,
+        height=SIDE,
+        channels=3,
+        mean=0.5,
+        std=0.1,
+        source_path=lambda f: f["path"],
+        source_mode="RGB",
+    )
+    report = validate_manifest(frame, resolution=SIDE, has_masks=True, min_train_images=8, min_test_images=4)
+    report.write(reports_validation)
 
 
 def _blob(i: int) -> np.ndarray:
@@ -152,10 +200,10 @@ def _curves(reports: Path) -> None:
 def make_fixture_artifacts(root: Path) -> Path:
     """Write the fixture project under ``root``; returns ``root``."""
     root = Path(root)
-    reports, prepared = root / "reports", root / "data" / "prepared"
+    layout = ProjectLayout(root)
+    reports, prepared = layout.reports.root, layout.prepared
     maps, masks = _images(prepared)
-    _write_json(
-        prepared / "info.json",
+    write_info(
         {
             "category": CATEGORY,
             "source": "synthetic",
@@ -164,17 +212,14 @@ def make_fixture_artifacts(root: Path) -> Path:
             "counts": {"train": 0, "test": len(TEST)},
             "skipped": [{"path": "raw/bad.png", "reason": "truncated file"}],
         },
+        prepared / "info.json",
     )
-    _write_json(
-        reports / "summary.json",
-        {"category": CATEGORY, "has_masks": True, "methods": list(METHODS), "n_test": len(TEST)},
-    )
-    _write_json(reports / "metrics.json", {m: _metrics(m) for m in METHODS})
+    files = layout.reports
+    n_unknown = sum(lab == "unknown" for _, _, lab in TEST)
+    write_summary(files, ReportSummary(CATEGORY, True, list(METHODS), len(TEST) - n_unknown, n_unknown))
+    write_metrics(files.metrics, {m: _metrics(m) for m in METHODS})
     per_defect = {m: {d: _metrics(m) for d in ("hole", "stain")} for m in METHODS}
-    _write_json(
-        reports / "metrics_per_defect.json",
-        {"methods": per_defect, "notes": ["msma_gmm: pixel metrics skipped (no anomaly map)"]},
-    )
+    write_per_defect(files, per_defect, ["msma_gmm: pixel metrics skipped: no anomaly maps"])
 
     norm = np.array(ENSEMBLE_NORM)
     table = pd.DataFrame(
@@ -203,42 +248,7 @@ def make_fixture_artifacts(root: Path) -> Path:
             (folder / defect).mkdir(exist_ok=True)
             Image.fromarray(overlay).save(folder / defect / f"{stem}.png")
 
-    results = [
-        {
-            "expectation": "expect_column_values_to_be_unique",
-            "column": "sha256",
-            "success": True,
-            "observed": {"unexpected_count": 0},
-            "offending": [],
-        },
-        {
-            "expectation": FAILED_EXPECTATION,
-            "column": "mean",
-            "success": False,
-            "observed": {"unexpected_count": 2},
-            "offending": OFFENDING,
-        },
-        {
-            "expectation": "expect_table_row_count_to_be_between",
-            "column": None,
-            "success": True,
-            "observed": 250,
-            "offending": [],
-        },
-    ]
-    _write_json(
-        reports / "validation" / "validation.json",
-        {
-            "success": False,
-            "results": results,
-            "statistics": {
-                "evaluated_expectations": 3,
-                "successful_expectations": 2,
-                "unsuccessful_expectations": 1,
-                "success_percent": 66.7,
-            },
-        },
-    )
+    _validation(layout.validation.root)
 
     thresholds = {
         m: {
@@ -249,27 +259,38 @@ def make_fixture_artifacts(root: Path) -> Path:
         }
         for k, m in enumerate(METHODS)
     }
-    _write_json(
-        root / "models" / "bundle" / "bundle.json",
-        {"format": 1, "category": CATEGORY, "methods": list(METHODS), "thresholds": thresholds},
+    write_bundle_manifest(
+        BundleDir(layout.bundle.root),
+        {"category": CATEGORY, "methods": list(METHODS), "thresholds": thresholds},
     )
 
-    _write_json(
-        root / "runs" / OTHER_CATEGORY / "reports" / "metrics.json",
-        {m: {"image_auroc": v, "pixel_auroc": None} for m, v in WASHER_IMAGE_AUROC.items()},
-    )
+    washer = layout.runs.accepted(OTHER_CATEGORY)
+    washer_metrics = {m: {"image_auroc": v, "pixel_auroc": None} for m, v in WASHER_IMAGE_AUROC.items()}
+    write_metrics(washer.reports.metrics, washer_metrics)
+    write_metrics(washer.metrics, washer_metrics)
+    write_accepted_info(washer.run, {"run_id": "run-washer", "category": OTHER_CATEGORY})
     for name, finished, auroc in HISTORY:
-        _write_json(
-            root / "runs" / "history" / f"{name}.json",
-            {
-                "run_id": name,
-                "flow_run_name": name,
-                "category": CATEGORY,
-                "finished": finished,
-                "state": "COMPLETED",
-                "accepted": True,
-                "metrics": {"ensemble": {"image_auroc": auroc}, "padim": {"image_auroc": 0.903}},
-            },
+        record = RunRecord(
+            run_id=name,
+            category=CATEGORY,
+            outcome="accepted",
+            state="Completed",
+            finished=finished,
+            metrics={"ensemble": {"image_auroc": auroc}, "padim": {"image_auroc": 0.903}},
         )
-    (root / "runs" / "history" / "broken.json").write_text("{not json")
+        write_run_record(layout.runs, record)
+    kept = layout.runs.validation(REJECTED_RUN)
+    copy_validation(layout.validation, kept)
+    rejected = RunRecord(
+        run_id=REJECTED_RUN,
+        category=CATEGORY,
+        outcome="rejected",
+        state="Failed",
+        finished="2026-11-23T10:00:00+00:00",
+        reason=f"ValidationGateFailed: {FAILED_CHECK}: {OFFENDING[0]}",
+        validation=read_validation(kept).digest(),
+        validation_report=kept.report.relative_to(root).as_posix(),
+    )
+    write_run_record(layout.runs, rejected)
+    (layout.runs.history / "broken.json").write_text("{not json")
     return root

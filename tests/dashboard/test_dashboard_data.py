@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -14,10 +13,11 @@ from fixtures import (
     ENSEMBLE_FALSE_POSITIVES,
     ENSEMBLE_MISSES,
     ENSEMBLE_NORM,
-    FAILED_EXPECTATION,
+    FAILED_CHECK,
     METHODS,
     N_GOOD,
     N_HOLE,
+    OFFENDING,
     OTHER_CATEGORY,
     SIDE,
     TEST,
@@ -25,6 +25,8 @@ from fixtures import (
 from PIL import Image
 
 from dashboard import data, gallery
+from diffad.artifacts.layout import BundleDir
+from diffad.artifacts.runs import write_bundle_manifest
 
 
 def _fabric(root: Path) -> data.Category:
@@ -46,6 +48,7 @@ def test_categories_main_reports_first_then_runs(fixture_root: Path) -> None:
     )
     # the shared data/prepared and bundle belong to fabric (their JSON says so), not to washer
     assert washer.prepared is None and washer.bundle is None
+    assert washer.source == "accepted" and washer.reports == fixture_root / "runs/washer/accepted/reports"
 
 
 def test_categories_empty_root(tmp_path: Path) -> None:
@@ -87,17 +90,10 @@ def test_metrics_table_has_every_category_and_method(fixture_root: Path) -> None
     assert table.set_index(["category", "method"]).loc[(OTHER_CATEGORY, "padim"), "image_auroc"] == 0.955
 
 
-def test_per_defect_accepts_both_layouts(tmp_path: Path) -> None:
-    cat = data.Category("c", tmp_path, None, None)
-    rows = {"ddim": {"hole": {"image_auroc": 0.8}, "stain": {"image_auroc": 0.6}}}
-    (tmp_path / "metrics_per_defect.json").write_text(json.dumps(rows))
-    plain, notes = data.read_per_defect(cat)
-    (tmp_path / "metrics_per_defect.json").write_text(json.dumps({"methods": rows, "notes": ["no masks"]}))
-    wrapped, wrapped_notes = data.read_per_defect(cat)
-    assert notes == [] and wrapped_notes == ["no masks"]
-    for frame in (plain, wrapped):
-        assert sorted(frame["defect"]) == ["hole", "stain"]
-        assert frame.set_index("defect").loc["stain", "image_auroc"] == 0.6
+def test_per_defect_reads_the_contract_shape_and_names_the_method_in_notes(fixture_root: Path) -> None:
+    frame, notes = data.read_per_defect(_fabric(fixture_root))
+    assert sorted(set(frame["defect"])) == ["hole", "stain"]
+    assert notes and all(n.split(":")[0] in METHODS for n in notes)
 
 
 def test_missing_and_corrupt_files_name_the_path(tmp_path: Path) -> None:
@@ -106,7 +102,7 @@ def test_missing_and_corrupt_files_name_the_path(tmp_path: Path) -> None:
         data.read_metrics(cat)
     assert missing.value.path == tmp_path / "metrics.json" and missing.value.reason == "not found"
     (tmp_path / "metrics.json").write_text("{oops")
-    with pytest.raises(data.MissingArtifact, match="unreadable"):
+    with pytest.raises(data.MissingArtifact, match="not valid JSON"):
         data.read_metrics(cat)
     (tmp_path / "scores.csv").write_text("path,label\na.png,good\n")
     with pytest.raises(data.MissingArtifact, match="lacks columns defect"):
@@ -142,7 +138,7 @@ def test_map_range_from_bundle_else_from_the_maps(tmp_path: Path) -> None:
     np.save(folder / "maps.npy", maps.astype(np.float16))
     bundle = tmp_path / "bundle"
     bundle.mkdir()
-    (bundle / "bundle.json").write_text(json.dumps({"thresholds": {"m": {"map_vmin": 0.5, "map_vmax": 2.5}}}))
+    write_bundle_manifest(BundleDir(bundle), {"thresholds": {"m": {"map_vmin": 0.5, "map_vmax": 2.5}}})
     with_bundle = data.Category("c", tmp_path / "reports", None, bundle)
     assert data.map_range(with_bundle, "m", (0, 1)) == (0.5, 2.5)
     without = data.Category("c", tmp_path / "reports", None, None)
@@ -152,9 +148,10 @@ def test_map_range_from_bundle_else_from_the_maps(tmp_path: Path) -> None:
 
 
 def test_validation_table_puts_failures_first(fixture_root: Path) -> None:
-    table = data.validation_table(data.read_validation(_fabric(fixture_root)))
-    assert table["success"].tolist() == [False, True, True]
-    assert table.loc[0, "expectation"] == FAILED_EXPECTATION and len(table.loc[0, "offending"]) == 2
+    table = data.validation_table(data.read_validation(_fabric(fixture_root).files.validation))
+    # the planted copy fails the leak check and the repeated-sha256 check, nothing else
+    assert table["success"].tolist()[:3] == [False, False, True] and table["success"].sum() == len(table) - 2
+    assert table.loc[0, "check"] == FAILED_CHECK and table.loc[0, "offending"] == OFFENDING
 
 
 # ---------------------------------------------------------------- gallery

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures import CATEGORY, HISTORY
+from fixtures import CATEGORY, FAILED_CHECK, HISTORY, REJECTED_RUN
 
 from dashboard import history
 
@@ -84,10 +84,13 @@ DVC_PAYLOAD = [
 
 def test_parse_dvc_exp_show_flattens_baselines_and_experiments() -> None:
     runs = history.parse_dvc_exp_show(DVC_PAYLOAD)
-    assert [r.name for r in runs] == ["main", "minim-sumo", "soled-jake"]  # no workspace, no failed/empty
-    assert [r.metrics["ensemble"]["image_auroc"] for r in runs] == [0.5, 0.6, 0.75]
-    assert [r.category for r in runs] == ["fabric", "fabric", "washer"]
+    names = [r.name for r in runs]
+    assert names == ["workspace", "main", "minim-sumo", "soled-jake"]  # no failed or empty experiment
+    assert [r.metrics["ensemble"]["image_auroc"] for r in runs] == [0.99, 0.5, 0.6, 0.75]
+    assert [r.category for r in runs] == ["fabric", "fabric", "fabric", "washer"]
     assert np.isnan(runs[0].metrics["ensemble"]["pixel_auroc"])  # absent = not applicable
+    assert runs[-1].params["data.category"] == "washer" and runs[-1].changed == {"data.category": "washer"}
+    assert runs[1].changed == {} and history.changed_params(runs[-1]) == 'data.category="washer"'
 
 
 @pytest.mark.parametrize("payload", [None, {}, "text", [1, "x", {"rev": "r", "data": "bad"}]])
@@ -115,10 +118,12 @@ def test_history_table_orders_by_time_and_takes_deltas_over_gaps() -> None:
 
 
 def test_run_records_are_read_and_broken_files_counted(fixture_root: Path) -> None:
-    runs, bad = history.read_run_records(fixture_root)
+    runs, bad = history.read_records_as_runs(fixture_root)
     assert bad == 1
-    assert sorted(r.name for r in runs) == sorted(name for name, _, _ in HISTORY)
-    assert all(r.source == "prefect" and r.category == CATEGORY and r.accepted for r in runs)
+    assert [r.name for r in runs] == [name for name, _, _ in HISTORY] + [REJECTED_RUN]  # oldest first
+    assert all(r.source == "prefect" and r.category == CATEGORY for r in runs)
+    assert [r.outcome for r in runs] == ["accepted", "accepted", "rejected"]
+    assert FAILED_CHECK in runs[-1].reason and not runs[-1].metrics  # kept although it has no metrics
 
 
 @pytest.mark.slow
@@ -161,7 +166,10 @@ def test_dvc_experiments_reads_a_real_repository(tmp_path: Path) -> None:
     assert note == ""
     by_name = {r.name: r for r in runs}
     assert by_name["higher"].metrics["ensemble"]["image_auroc"] == 0.75
-    assert [r.metrics["ensemble"]["image_auroc"] for r in runs if r.name != "higher"] == [0.5]
+    assert [r.metrics["ensemble"]["image_auroc"] for r in runs if r.name not in ("higher", "workspace")] == [
+        0.5
+    ]
+    assert by_name["higher"].changed == {"k": 0.75} and by_name["workspace"].changed == {"k": 0.75}
     assert all(r.category == "fabric" for r in runs)
 
 

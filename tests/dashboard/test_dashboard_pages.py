@@ -21,17 +21,20 @@ from fixtures import (
     ENSEMBLE_FALSE_POSITIVES,
     ENSEMBLE_MISSES,
     ENSEMBLE_TOP,
-    FAILED_EXPECTATION,
+    FAILED_CHECK,
     METHODS,
     N_GOOD,
     N_HOLE,
     OFFENDING,
     OTHER_CATEGORY,
+    REJECTED_RUN,
     TEST,
     WASHER_IMAGE_AUROC,
 )
 from PIL import Image
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+from dashboard import data
 
 PAGES = [
     "pages/overview.py",
@@ -68,7 +71,11 @@ def fake_bundle(monkeypatch: pytest.MonkeyPatch):
     """Replace the (lazily imported) diffad.evaluation.predict with the fake of fake_predict.py."""
 
     def _install(predictor: type = fake_predict.Predictor) -> None:
-        monkeypatch.delitem(sys.modules, "diffad.evaluation.predict", raising=False)
+        # setitem: the real module (or none) is back in sys.modules after the test, so later
+        # tests (the end-to-end contract test) load the real bundle
+        monkeypatch.setitem(
+            sys.modules, "diffad.evaluation.predict", sys.modules.get("diffad.evaluation.predict")
+        )
         fake_predict.install(predictor)
         predictor.loads.clear()
 
@@ -98,12 +105,12 @@ def test_corrupt_metrics_give_a_message_not_a_traceback(
     (root / "reports/metrics.json").write_text("[1, 2")
     at = open_page(root, "pages/overview.py")  # fabric is broken, washer is fine
     _no_exception(at)
-    assert any("reports/metrics.json" in w and "unreadable" in w for w in _texts(at, "warning"))
+    assert any("reports/metrics.json" in w and "not valid JSON" in w for w in _texts(at, "warning"))
     assert set(at.table[0].value["category"]) == {OTHER_CATEGORY}
     shutil.rmtree(root / "runs" / OTHER_CATEGORY)
     at = open_page(root, "pages/overview.py")  # nothing left to show
     _no_exception(at)
-    assert any("reports/metrics.json" in w and "unreadable" in w for w in _texts(at, "warning"))
+    assert any("reports/metrics.json" in w and "not valid JSON" in w for w in _texts(at, "warning"))
     assert not at.table
 
 
@@ -132,7 +139,8 @@ def test_overview_history_shows_the_delta_to_the_previous_run(open_page, fixture
     assert ensemble.value == "0.987" and ensemble.proto.delta == "+0.037"
     assert any("could not be read" in c for c in _texts(at, "caption"))  # runs/history/broken.json
     history = at.dataframe[-1].value
-    assert history["run"].tolist() == ["run-early", "run-late"]
+    assert history["run"].tolist() == ["run-early", "run-late", REJECTED_RUN]  # every outcome listed
+    assert history["outcome"].tolist()[-1] == "rejected"
 
 
 def test_overview_follows_the_category_picker(open_page, fixture_root: Path) -> None:
@@ -185,7 +193,8 @@ def test_heatmaps_show_every_test_image_sorted_by_score(open_page, fixture_root:
 
 def test_heatmap_filters_change_the_images_shown(open_page, fixture_root: Path) -> None:
     at = open_page(fixture_root, "pages/heatmaps.py")
-    defect, label = at.multiselect[0], at.multiselect[1]
+    label, defect = at.pills[0], at.pills[1]
+    assert defect.options == sorted({d for d, _, _ in TEST})  # every defect type visible as a pill
     defect.set_value(["hole"]).run()
     assert len(at.image) == N_HOLE
     defect.set_value(sorted({d for d, _, _ in TEST})).run()
@@ -195,7 +204,7 @@ def test_heatmap_filters_change_the_images_shown(open_page, fixture_root: Path) 
     at.toggle[0].set_value(True).run()
     names = sorted(c.split(" · ")[0] for c in _captions(at))
     assert names == sorted(ENSEMBLE_FALSE_POSITIVES + ENSEMBLE_MISSES)
-    at.multiselect[0].set_value([]).run()
+    at.pills[1].set_value([]).run()
     assert len(at.image) == 0 and any("No image matches" in i for i in _texts(at, "info"))
 
 
@@ -242,6 +251,10 @@ def test_inspect_scores_an_upload(open_page, fixture_root: Path, fake_bundle) ->
     assert metrics["Anomaly score"] == f"{100 / fake_predict.THRESHOLD:.0f}"
     assert len(at.image) == 2 and len(at.get("vega_lite_chart")) == 1  # upload + heatmap, histogram
     assert fake_predict.Predictor.loads == [str(fixture_root / "models" / "bundle")]
+    # the black image scores 1.0, far above the good scores (0.1-0.3): the x axis must reach it
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    domains = [layer["encoding"]["x"]["scale"]["domain"] for layer in spec["layer"]]
+    assert all(lo <= 0.1 and 1.0 <= hi <= 1.2 for lo, hi in domains), domains
 
     at.file_uploader[0].clear().upload("white.jpg", _image_bytes(255, "JPEG"), "image/jpeg")
     at.selectbox[0].select("msma_gmm")
@@ -273,25 +286,36 @@ def test_inspect_broken_bundle_gets_a_clear_message(open_page, fixture_root: Pat
 # ---------------------------------------------------------------- data quality and runs
 
 
-def test_data_quality_lists_failures_first(open_page, fixture_root: Path) -> None:
+def test_data_quality_lists_every_check_and_the_offending_file(open_page, fixture_root: Path) -> None:
     at = open_page(fixture_root, "pages/data_quality.py")
     _no_exception(at)
-    assert any("1 of 3 expectations failed" in e for e in _texts(at, "error"))
+    # the latest retrain was rejected at the gate: said first
+    assert any(REJECTED_RUN in e and "rejected" in e for e in _texts(at, "error"))
+    assert any("2 of" in e and FAILED_CHECK in e for e in _texts(at, "error"))
     results = at.dataframe[0].value
-    assert results["expectation"].tolist()[0] == FAILED_EXPECTATION
-    assert results["result"].tolist() == ["✗ failed", "✓ passed", "✓ passed"]
-    assert at.expander[0].label.startswith(f"✗ {FAILED_EXPECTATION}")
+    assert results["check"].tolist()[:2] == [FAILED_CHECK, "repeated_sha256"]
+    assert {"columns", "unique_path", "width", "train_images", "mask_for_defects"} <= set(results["check"])
+    assert results["result"].tolist()[:3] == ["✗ failed", "✗ failed", "✓ passed"]
+    assert at.expander[0].label.startswith(f"✗ {FAILED_CHECK}")
     assert all(path in at.code[0].value for path in OFFENDING)
+    # the rejected run's own report (kept beside its record) is one of the choices
+    assert any(REJECTED_RUN in option for option in at.selectbox[0].options)
 
 
 def test_data_quality_all_passed(open_page, fixture_root: Path, tmp_path: Path) -> None:
+    from diffad.artifacts.records import read_validation, validation_from_dict, write_validation
+
     root = Path(shutil.copytree(fixture_root, tmp_path / "copy"))
-    path = root / "reports/validation/validation.json"
-    raw = json.loads(path.read_text())
-    raw = {"success": True, "results": [r for r in raw["results"] if r["success"]]}
-    path.write_text(json.dumps(raw))
+    shutil.rmtree(root / "runs")
+    folder = data.ProjectLayout(root).validation
+    report = read_validation(folder).to_dict()
+    report = {**report, "success": True, "checks": [c for c in report["checks"] if c["success"]]}
+    write_validation(folder, validation_from_dict(report))
     at = open_page(root, "pages/data_quality.py")
-    assert _texts(at, "success") == ["All 2 expectations passed."] and not at.error
+    n = len(report["checks"])
+    assert (
+        _texts(at, "success") == [f"All {n} checks passed ({report['rows']} manifest rows)."] and not at.error
+    )
 
 
 def _serve(answer: bytes, status: int = 200) -> HTTPServer:
@@ -339,7 +363,8 @@ def test_runs_page_lists_prefect_flow_runs(
         "Failed",
     ]
     records = at.dataframe[1].value
-    assert records["run"].tolist() == ["run-late", "run-early"]  # newest first
+    assert records["run"].tolist() == [REJECTED_RUN, "run-late", "run-early"]  # newest first
+    assert FAILED_CHECK in records["failed checks"].tolist()[0]
 
 
 def test_runs_page_with_unreachable_prefect_says_how_to_start_it(

@@ -47,28 +47,30 @@ os.environ.update(
 )
 
 CONVERT = """\
-import csv, json, pathlib, shutil, sys, yaml
+import csv, pathlib, shutil, sys, yaml
+from diffad.artifacts.layout import ValidationDir
+from diffad.artifacts.records import CheckResult, ValidationResult, write_validation
 params = yaml.safe_load(open("params.yaml"))
 files = sorted(pathlib.Path(params["data"]["path"]).glob("*.csv"))
-rows = [row for f in files for row in csv.DictReader(open(f))]
+rows = [(f"{f.name}:{i + 2}", row) for f in files for i, row in enumerate(csv.DictReader(open(f)))]
 def ok(text):
     try:
         return 0.0 <= float(text) <= 1.0
     except ValueError:
         return False
-results = [
-    {"expectation": "expect_table_row_count_to_be_between", "success": len(rows) >= 2},
-    {"expectation": "expect_column_values_to_be_between", "column": "value",
-     "success": all(ok(r["value"]) for r in rows)},
+bad = [{"path": where, "value": row["value"]} for where, row in rows if not ok(row["value"])]
+checks = [
+    CheckResult("value_range", "value is a number in [0, 1]", not bad, len(bad), len(bad), bad),
+    CheckResult("row_count", "at least 2 rows", len(rows) >= 2, len(rows)),
 ]
-success = all(r["success"] for r in results)
-pathlib.Path("reports/validation").mkdir(parents=True, exist_ok=True)
-json.dump({"success": success, "results": results}, open("reports/validation/validation.json", "w"))
+report = ValidationResult(success=all(c.success for c in checks), rows=len(rows), manifest="data/raw",
+                          checks=sorted(checks, key=lambda c: c.success))
+write_validation(ValidationDir(pathlib.Path("reports/validation")), report)
 shutil.rmtree("data/prepared", ignore_errors=True)
 pathlib.Path("data/prepared").mkdir(parents=True)
 with open("data/prepared/data.csv", "w") as out:
-    out.write("value\\n" + "".join(r["value"] + "\\n" for r in rows))
-if not success:
+    out.write("value\\n" + "".join(row["value"] + "\\n" for _, row in rows))
+if not report.success:
     print("error: data validation failed", file=sys.stderr)
     sys.exit(2)
 """
@@ -89,6 +91,7 @@ json.dump(model, open("models/model.json", "w"))
 
 EVALUATE = """\
 import json, pathlib
+from diffad.artifacts.records import write_metrics
 model = json.load(open("models/model.json"))
 for d in ("reports/heatmaps/defect", "models/bundle"):
     pathlib.Path(d).mkdir(parents=True, exist_ok=True)
@@ -96,7 +99,7 @@ pathlib.Path("reports/heatmaps/defect/000.png").write_bytes(b"png" + str(model["
 pathlib.Path("models/bundle/model.json").write_text(json.dumps(model))
 metrics = {"tiny": {"image_auroc": model["quality"], "pixel_auroc": round(0.5 + model["mean"] / 2, 6),
                     "aupro": None, "ms_per_image": 1.0}}
-json.dump(metrics, open("reports/metrics.json", "w"))
+write_metrics(pathlib.Path("reports/metrics.json"), metrics)
 """
 
 DVC_YAML = """\
@@ -110,9 +113,12 @@ stages:
     cmd: python stages/convert.py
     deps: [stages/convert.py, "${data.path}"]
     params: [data]
-    outs: [data/prepared]
-    metrics:
+    outs:
+      - data/prepared
       - reports/validation/validation.json:
+          cache: false
+    metrics:
+      - reports/validation/summary.json:
           cache: false
   evaluate:
     cmd: python stages/evaluate.py

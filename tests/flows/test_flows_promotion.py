@@ -9,6 +9,9 @@ from datetime import UTC, datetime
 import pytest
 import yaml
 
+from diffad.artifacts.layout import ProjectLayout
+from diffad.artifacts.records import ReportSummary, write_metrics, write_summary
+from diffad.artifacts.runs import RunRecord, read_accepted, read_run_records, write_run_record
 from diffad.errors import ArtifactError, ConfigError
 from flows import promotion
 from flows.promotion import compare_metrics
@@ -63,7 +66,7 @@ def test_first_run_is_accepted_and_an_empty_run_is_not():
 @pytest.mark.parametrize("name", ["", "a/b", ".hidden", "..", "c\\d"])
 def test_unusable_category_names_are_refused(tmp_path, name):
     with pytest.raises(ConfigError, match="category"):
-        promotion.accepted_dir(tmp_path, name)
+        promotion.baseline_for(tmp_path, name)
 
 
 def test_run_ids_sort_by_time_and_name_the_category():
@@ -97,7 +100,7 @@ def _workspace(tmp_path, model_bytes: bytes):
 
 def test_publish_replaces_the_accepted_folder_with_only_the_published_outputs(tmp_path):
     project = tmp_path / "project"
-    stale = promotion.accepted_dir(project, "fabric") / "models" / "old.bin"
+    stale = ProjectLayout(project).runs.accepted("fabric").root / "models" / "old.bin"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"old")
     ws = _workspace(tmp_path, b"weights-v2")
@@ -112,7 +115,7 @@ def test_publish_replaces_the_accepted_folder_with_only_the_published_outputs(tm
     assert json.loads((target / "metrics.json").read_text()) == ACCEPTED
     assert (target / "dvc.lock").read_text() == (ws / "dvc.lock").read_text()
     assert promotion.accepted_metrics(project, "fabric") == ACCEPTED
-    assert promotion.accepted_run(project, "fabric") == {"run_id": "r2"}
+    assert read_accepted(ProjectLayout(project).runs, "fabric").run_id == "r2"
     assert [p.name for p in target.parent.iterdir()] == ["accepted"]  # no temporary folders left
 
 
@@ -128,38 +131,46 @@ def test_update_project_copies_outputs_then_the_lock(tmp_path):
     assert (project / "dvc.lock").read_text() == (ws / "dvc.lock").read_text()
 
 
-def test_history_record_has_the_dashboard_schema_and_updates_last_run(tmp_path):
+def test_run_record_round_trips_and_updates_last_run(tmp_path):
     decision = compare_metrics({"msma": {"image_auroc": 0.5}}, ACCEPTED, tolerance=0.01)
-    record = promotion.history_record(
-        "r9",
-        "fabric",
+    record = RunRecord(
+        run_id="r9",
+        category="fabric",
+        outcome="not_promoted",
         state="Failed",
         metrics={"msma": {"image_auroc": 0.5}},
-        decision=decision,
+        baseline=decision.baseline,
+        rule=decision.rule,
+        deltas=decision.deltas,
+        regressions=decision.regressions,
         reason="metrics fell",
         data_hash="abc",
     )
-    path = promotion.write_history(tmp_path, record)
+    runs = ProjectLayout(tmp_path).runs
+    path = write_run_record(runs, record)
     saved = json.loads(path.read_text())
     assert path == tmp_path / "runs" / "history" / "r9.json"
-    assert {"run_id", "category", "finished", "state", "metrics", "accepted", "deltas"} <= set(saved)
-    assert saved["accepted"] is False and saved["state"] == "Failed"
+    assert saved["accepted"] is False and saved["outcome"] == "not_promoted"
     assert saved["deltas"]["msma"]["image_auroc"] == pytest.approx(-0.4)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", saved["finished"])
+    [back], bad = read_run_records(runs)
+    assert back == record and bad == []
     last = json.loads((tmp_path / "runs" / "fabric" / "last_run.json").read_text())
-    assert last == {
-        "run_id": "r9",
-        "finished": saved["finished"],
-        "state": "Failed",
-        "accepted": False,
-        "data_hash": "abc",
-    }
+    assert last["run_id"] == "r9" and last["outcome"] == "not_promoted" and last["data_hash"] == "abc"
 
 
-def test_an_accepted_decision_on_a_failed_run_is_not_recorded_as_accepted():
-    decision = compare_metrics(ACCEPTED, ACCEPTED, tolerance=0.0)
-    record = promotion.history_record("r1", "fabric", state="Failed", metrics=ACCEPTED, decision=decision)
-    assert decision.accepted and record["accepted"] is False
+def test_first_run_is_judged_against_the_served_reports_of_its_category(tmp_path):
+    """No accepted run yet: the baseline is what the project's workspace serves for the category."""
+    (tmp_path / "params.yaml").write_text("data:\n  category: fabric\n")
+    reports = ProjectLayout(tmp_path).reports
+    write_metrics(reports.metrics, ACCEPTED)
+    baseline = promotion.baseline_for(tmp_path, "fabric")
+    assert baseline.source == "served" and baseline.metrics["msma"]["image_auroc"] == 0.9
+    worse = compare_metrics({"msma": {"image_auroc": 0.5, "pixel_auroc": 0.8}}, baseline, tolerance=0.02)
+    assert not worse.accepted and "served reports" in worse.rule
+    assert promotion.baseline_for(tmp_path, "washer").source == "none"  # served reports are fabric's
+    write_summary(reports, ReportSummary("washer", True, ["msma"], 4, 0))  # the summary decides
+    assert promotion.baseline_for(tmp_path, "washer").source == "served"
 
 
 def test_unreadable_metrics_raise_artifact_error(tmp_path):

@@ -117,6 +117,7 @@ def test_retrain_runs_dvc_stages_in_order_promotes_and_pushes(prefect_server, ti
 
     [record] = _history(tiny_project)
     assert record["accepted"] is True and record["state"] == "Completed" and record["category"] == "alpha"
+    assert record["outcome"] == "accepted" and record["baseline"]["source"] == "none"
     with get_client(sync_client=True) as client:
         [artifact] = client.read_artifacts(
             artifact_filter=ArtifactFilter(
@@ -124,7 +125,8 @@ def test_retrain_runs_dvc_stages_in_order_promotes_and_pushes(prefect_server, ti
                 flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]),
             )
         )
-    assert "| tiny | 0.9000" in artifact.data and "Data validation passed (2/2 checks met)." in artifact.data
+    assert "| tiny | 0.9000" in artifact.data and "Data validation passed: 2 of 2 checks met" in artifact.data
+    assert "| `value_range`:" in artifact.data and "| `row_count`:" in artifact.data
 
 
 def test_transient_failure_is_retried_and_the_run_completes(
@@ -159,7 +161,25 @@ def test_bad_data_fails_validation_and_the_accepted_state_stays_byte_identical(
     assert _snapshot(accepted_project) == before
     record = _history(accepted_project)[-1]
     assert record["state"] == "Failed" and record["accepted"] is False and record["metrics"] is None
-    assert "ValidationGateFailed" in record["reason"]
+    assert record["outcome"] == "rejected" and "ValidationGateFailed" in record["reason"]
+    # the record names the failing check and the offending file, and keeps the whole report
+    assert "value_range: part2.csv:2" in record["reason"]
+    [check] = [c for c in record["validation"]["checks"] if not c["success"]]
+    assert check["name"] == "value_range" and check["offending_files"] == ["part2.csv:2"]
+    kept = json.loads((accepted_project / record["validation_report"]).read_text())
+    assert kept["success"] is False and kept["checks"][0]["offending"][0]["path"] == "part2.csv:2"
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        [artifact] = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["retrain-alpha"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]),
+            )
+        )
+    failing = next(line for line in artifact.data.splitlines() if "`value_range`" in line)
+    assert "**FAIL**" in failing and "`part2.csv:2`" in failing
 
 
 def test_metrics_below_tolerance_fail_the_run_and_are_not_promoted(
@@ -174,9 +194,27 @@ def test_metrics_below_tolerance_fail_the_run_and_are_not_promoted(
     assert runs["judge-metrics"].state.is_completed() and "promote" not in runs
     assert _snapshot(accepted_project) == before
     record = _history(accepted_project)[-1]
-    assert record["accepted"] is False and record["state"] == "Failed"
+    assert record["accepted"] is False and record["state"] == "Failed" and record["outcome"] == "not_promoted"
+    assert record["baseline"]["source"] == "accepted"
     assert record["deltas"]["tiny"]["image_auroc"] == pytest.approx(-0.1)
     assert record["metrics"]["tiny"]["image_auroc"] == 0.8
+
+
+def test_first_retrain_worse_than_the_served_model_is_not_accepted(prefect_server, tiny_project, tmp_path):
+    """No accepted run yet, but the project serves reports of its category (a plain `dvc repro`)."""
+    from flows.dvc_cli import run_dvc
+
+    run_dvc(["repro"], tiny_project)
+    before = _snapshot(tiny_project)
+
+    state = _retrain(tiny_project, tmp_path, overrides=["train.quality=0.5"])
+
+    assert state.is_failed()
+    assert _snapshot(tiny_project) == before
+    assert not (tiny_project / "runs" / "alpha" / "accepted").exists()
+    record = _history(tiny_project)[-1]
+    assert record["outcome"] == "not_promoted" and record["baseline"]["source"] == "served"
+    assert "served reports" in record["rule"] and record["regressions"][0].startswith("tiny.image_auroc")
 
 
 def test_retrain_all_runs_every_category_with_its_own_parameters(prefect_server, tiny_project, tmp_path):

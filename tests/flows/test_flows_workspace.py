@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from flows.dvc_cli import dvc_environment
 from flows.workspace import (
     apply_overrides,
     category_overrides,
@@ -74,7 +75,11 @@ def test_workspace_is_a_cache_sharing_copy_that_leaves_the_project_alone(tiny_pr
 
     # a stage run in the workspace lands in the project's cache
     done = subprocess.run(
-        [sys.executable, "-m", "dvc", "repro", "convert_dataset"], cwd=ws, capture_output=True, text=True
+        [sys.executable, "-m", "dvc", "repro", "convert_dataset"],
+        cwd=ws,
+        capture_output=True,
+        text=True,
+        env=dvc_environment(),  # the stage's `python` is this environment's (it imports diffad)
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert any((tiny_project / ".dvc" / "cache" / "files").rglob("*"))

@@ -95,9 +95,16 @@ def tiny_project(tmp_path: Path) -> Path:
     return make_tiny_project(tmp_path)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def reproduced_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny project after a full `dvc repro` (shared by the tests of a module)."""
+    """A tiny project after a full `dvc repro`, shared by every test of the session: tests read it,
+    or copy it (:func:`copy_project`) before changing anything."""
     project = make_tiny_project(tmp_path_factory.mktemp("pipeline"))
     dvc(project, "repro")
     return project
+
+
+def copy_project(project: Path, dest: Path) -> Path:
+    """A full copy of a reproduced project (git, DVC cache, outputs) that a test may change."""
+    shutil.copytree(project, dest, symlinks=True)
+    return dest

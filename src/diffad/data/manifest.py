@@ -14,10 +14,11 @@ from typing import Any
 
 import pandas as pd
 
+from diffad.artifacts.layout import INFO_FILE, MANIFEST_FILE
 from diffad.errors import DataError
 
-MANIFEST_NAME = "manifest.csv"
-INFO_NAME = "info.json"
+MANIFEST_NAME = MANIFEST_FILE
+INFO_NAME = INFO_FILE
 SPLITS = ("train", "test")
 LABELS = ("good", "anomaly", "unknown")
 INFO_KEYS = ("category", "source", "resolution", "transform", "has_masks", "counts", "skipped")

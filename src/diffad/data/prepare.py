@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from diffad.artifacts.layout import DISPLAY_MAX_SIDE, display_path
 from diffad.config import ConvertDatasetConfig, DataConfig
 from diffad.data.images import BadInputError, binarize_mask, load_file, to_rgb
 from diffad.data.manifest import INFO_NAME, MANIFEST_NAME, ManifestRow, write_info, write_manifest
@@ -140,6 +141,10 @@ def _convert(
     relative = Path("images") / item.split / item.defect / f"{item.stem}.png"
     prepared = prepare_image(image, data.resolution, data.transform)
     _save(prepared, work / relative)
+    if item.split == "test":  # what heatmap overlays are drawn on: the source's resolution, capped
+        side = min(*image.size, DISPLAY_MAX_SIDE)
+        if side > data.resolution:
+            _save(prepare_image(image, side, data.transform), work / display_path(relative.as_posix()))
     mask_path = ""
     if mask is not None:
         mask_relative = Path("masks") / item.split / item.defect / f"{item.stem}.png"

@@ -12,7 +12,6 @@ GX is imported lazily (~3 s), only when a validation runs.
 from __future__ import annotations
 
 import html
-import json
 import logging
 import math
 import os
@@ -23,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from diffad.artifacts.layout import ValidationDir
+from diffad.artifacts.records import validation_from_dict, write_validation
 from diffad.config import ConvertDatasetConfig
 from diffad.data.manifest import (
     INFO_NAME,
@@ -112,12 +113,10 @@ class ValidationReport:
         }
 
     def write(self, report_dir: Path) -> None:
-        """``validation.json`` and a small self-contained ``validation.html`` under ``report_dir``."""
-        report_dir = Path(report_dir)
-        report_dir.mkdir(parents=True, exist_ok=True)
+        """The report through the artifact contract: ``validation.json``, a flat ``summary.json``
+        for ``dvc metrics`` and a small self-contained ``validation.html`` under ``report_dir``."""
         data = self.to_dict()
-        (report_dir / "validation.json").write_text(json.dumps(data, indent=2) + "\n")
-        (report_dir / "validation.html").write_text(_html(data))
+        write_validation(ValidationDir(Path(report_dir)), validation_from_dict(data), _html(data))
 
 
 def validate_prepared(out_dir: Path, convert: ConvertDatasetConfig, resolution: int) -> ValidationReport:

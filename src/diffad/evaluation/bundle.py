@@ -11,20 +11,19 @@ match the evaluation that produced it.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 
 import torch
 
+from diffad.artifacts.layout import BundleDir
+from diffad.artifacts.runs import read_bundle_manifest, write_bundle_manifest
 from diffad.config import params_from_dict
 from diffad.errors import ArtifactError
 from diffad.evaluation.methods import Standardizer
 from diffad.evaluation.models import MODEL_FILES, Models
 from diffad.evaluation.thresholds import MethodThresholds
-
-BUNDLE_FORMAT = 1
 
 
 def write_bundle(
@@ -41,7 +40,6 @@ def write_bundle(
     tmp.mkdir(parents=True)
     models.copy_files(tmp)
     meta = {
-        "format": BUNDLE_FORMAT,
         "category": params.data.category,
         "resolution": params.data.resolution,
         "transform": params.data.transform,
@@ -51,7 +49,7 @@ def write_bundle(
         "thresholds": {m: t.to_dict() for m, t in thresholds.items()},
         "standardizers": {m: s.to_dict() for m, s in standardizers.items()},
     }
-    (tmp / "bundle.json").write_text(json.dumps(meta, indent=2))
+    write_bundle_manifest(BundleDir(tmp), meta)
     if bundle_dir.exists():
         shutil.rmtree(bundle_dir)
     os.replace(tmp, bundle_dir)
@@ -59,23 +57,15 @@ def write_bundle(
 
 def load_bundle(bundle_dir: Path, device: torch.device) -> tuple[Models, dict, dict[str, MethodThresholds]]:
     """(models, bundle metadata, thresholds) of a bundle folder; ArtifactError names what is wrong."""
-    meta_path = Path(bundle_dir) / "bundle.json"
-    try:
-        meta = json.loads(meta_path.read_text())
-    except FileNotFoundError:
-        raise ArtifactError(
-            f"{meta_path}: not found; is {bundle_dir} a model bundle (models/bundle)?"
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise ArtifactError(f"{meta_path}: not valid JSON ({exc})") from None
-    if meta.get("format") != BUNDLE_FORMAT:
-        raise ArtifactError(f"{meta_path}: bundle format {meta.get('format')!r}, expected {BUNDLE_FORMAT}")
+    bundle = BundleDir(Path(bundle_dir))
+    meta_path = bundle.manifest
+    meta = read_bundle_manifest(bundle)
     try:
         params = params_from_dict(meta["params"], source=str(meta_path))
         thresholds = {m: MethodThresholds(**t) for m, t in meta["thresholds"].items()}
         standardizers = {m: Standardizer(**s) for m, s in meta["standardizers"].items()}
     except (KeyError, TypeError) as exc:
         raise ArtifactError(f"{meta_path}: malformed bundle metadata ({exc})") from None
-    paths = {name: Path(bundle_dir) / filename for name, filename in MODEL_FILES.items()}
+    paths = {name: bundle.model_file(filename) for name, filename in MODEL_FILES.items()}
     models = Models(params=params, paths=paths, device=device, standardizers=standardizers)
     return models, meta, thresholds

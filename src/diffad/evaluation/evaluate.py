@@ -10,7 +10,6 @@ Recipe:
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -19,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from diffad.artifacts.layout import ReportsDir
+from diffad.artifacts.records import ReportSummary, write_summary
 from diffad.config import Params
 from diffad.data.dataset import PreparedDataset
 from diffad.evaluation.bundle import write_bundle
@@ -167,18 +168,14 @@ def run(
     result = evaluate(dataset, models, norms, params)
     write_reports(result, dataset, params, reports_dir)
     write_bundle(bundle_dir, models, result.thresholds, result.standardizers, params, dataset.info)
-    (reports_dir / "summary.json").write_text(
-        json.dumps(
-            {
-                "category": params.data.category,
-                "has_masks": bool(dataset.has_masks),
-                "methods": list(params.evaluate.methods),
-                "n_test": int((result.labels >= 0).sum()),
-                "n_unknown": int((result.labels < 0).sum()),
-                "device": str(models.device),
-                "torch_threads": torch.get_num_threads(),
-            },
-            indent=2,
-        )
+    summary = ReportSummary(
+        category=params.data.category,
+        has_masks=bool(dataset.has_masks),
+        methods=list(params.evaluate.methods),
+        n_test=int((result.labels >= 0).sum()),
+        n_unknown=int((result.labels < 0).sum()),
+        device=str(models.device),
+        torch_threads=torch.get_num_threads(),
     )
+    write_summary(ReportsDir(Path(reports_dir)), summary)
     return result

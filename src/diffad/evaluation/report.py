@@ -1,19 +1,12 @@
 """The evaluation's files: metrics, per-image scores, curves, heatmap overlays, mistake montages.
 
-Layout (see docs/architecture.md, "Reports"):
-    metrics.json              {method: {image_auroc, ..., ms_per_image}}   (dvc metrics)
-    metrics_per_defect.json   {method: {defect: {...}}} and the notes (skipped metrics and why)
-    scores.csv                one row per test image, every method's score / norm / decision
-    curves/{roc,pr,pro}.csv   long format method, x, y                     (dashboard)
-    curves/{roc,pr,pro}/<method>.csv   x, y                                 (dvc plots)
-    curves/*.png              the same, rendered offline with vl-convert
-    heatmaps/<method>/<defect>/<stem>.png, heatmaps/<method>/maps.npy (float16, scores.csv order)
-    mistakes/<method>.png     worst false positives and misses
+Where each file goes and the shape of each JSON document: :mod:`diffad.artifacts` (the artifact
+contract; docs/architecture.md, "Reports"). Overlays are drawn on the prepared dataset's display
+copy of the test image (the source resolution, capped), the anomaly map upsampled onto it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +15,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from diffad.artifacts.layout import ReportsDir, display_path
+from diffad.artifacts.records import write_metrics, write_per_defect
 from diffad.config import Params
 from diffad.data.dataset import PreparedDataset
 from diffad.metrics import curves
@@ -33,37 +28,29 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-OVERLAY_MAX_SIDE = 512  # overlays are drawn at the source resolution, capped here
+MONTAGE_SIDE = 128  # mistake montage tiles
 
 
 def write_reports(result: Evaluation, dataset: PreparedDataset, params: Params, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
+    reports = ReportsDir(Path(out))
+    reports.root.mkdir(parents=True, exist_ok=True)
     metrics = {
         m: {**r["overall"], "ms_per_image": round(result.ms_per_image[m], 3)}
         for m, r in result.metrics.items()
     }
-    (out / "metrics.json").write_text(json.dumps(_round(metrics), indent=2))
+    write_metrics(reports.metrics, metrics)
     per_defect = {m: r["per_defect"] for m, r in result.metrics.items()}
-    notes = sorted({n for r in result.metrics.values() for n in r["notes"]})
-    (out / "metrics_per_defect.json").write_text(
-        json.dumps(_round({"methods": per_defect, "notes": notes}), indent=2)
+    # A note is about one method (e.g. msma_gmm has no anomaly map): say which.
+    notes = sorted(
+        {n if n.startswith(f"{m}:") else f"{m}: {n}" for m, r in result.metrics.items() for n in r["notes"]}
     )
+    write_per_defect(reports, per_defect, notes)
     scores = _scores_table(result, dataset)
-    scores.to_csv(out / "scores.csv", index=False)
-    _write_curves(result, dataset, out / "curves")
-    _write_heatmaps(result, dataset, params, out / "heatmaps")
-    _write_mistakes(result, dataset, params, out / "mistakes")
-    log.info("reports written to %s", out)
-
-
-def _round(obj):
-    if isinstance(obj, float):
-        return round(obj, 6)
-    if isinstance(obj, dict):
-        return {k: _round(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_round(v) for v in obj]
-    return obj
+    scores.to_csv(reports.scores, index=False)
+    _write_curves(result, reports)
+    _write_heatmaps(result, dataset, params, reports)
+    _write_mistakes(result, dataset, params, reports)
+    log.info("reports written to %s", reports.root)
 
 
 def _scores_table(result: Evaluation, dataset: PreparedDataset) -> pd.DataFrame:
@@ -81,8 +68,8 @@ def _labelled(result: Evaluation) -> np.ndarray:
     return np.flatnonzero(result.labels >= 0)
 
 
-def _write_curves(result: Evaluation, dataset: PreparedDataset, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
+def _write_curves(result: Evaluation, reports: ReportsDir) -> None:
+    reports.curves.mkdir(parents=True, exist_ok=True)
     idx = _labelled(result)
     labels, masks = result.labels[idx], result.masks
     frames: dict[str, list[pd.DataFrame]] = {"roc": [], "pr": [], "pro": []}
@@ -92,11 +79,12 @@ def _write_curves(result: Evaluation, dataset: PreparedDataset, out: Path) -> No
             frames[name].append(frame[["x", "y"]].assign(method=m)[["method", "x", "y"]])
     for name, parts in frames.items():
         table = pd.concat(parts) if parts else pd.DataFrame(columns=["method", "x", "y"])
-        table.to_csv(out / f"{name}.csv", index=False)  # long format, for the dashboard
-        (out / name).mkdir(exist_ok=True)
+        table.to_csv(reports.curve_table(name), index=False)  # long format, for the dashboard
         for method, group in table.groupby("method"):  # one file per method: DVC overlays them
-            group[["x", "y"]].to_csv(out / name / f"{method}.csv", index=False)
-        _render_png(table, name, out / f"{name}.png")
+            path = reports.curve_of(name, str(method))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            group[["x", "y"]].to_csv(path, index=False)
+        _render_png(table, name, reports.curve_png(name))
 
 
 AXES = {
@@ -131,19 +119,12 @@ def _render_png(table: pd.DataFrame, name: str, path: Path) -> None:
     path.write_bytes(vl_convert.vegalite_to_png(spec, scale=2))
 
 
-def _original(dataset: PreparedDataset, row: pd.Series) -> tuple[np.ndarray, tuple[int, int]]:
-    """The prepared image (H, W, 3) and the overlay size: the source's, capped."""
-    image = np.asarray(Image.open(dataset.root / row["path"]).convert("RGB"))
-    side = image.shape[0]
-    source = Path(str(row.get("source_path", "")))
-    if source.is_file():
-        try:
-            with Image.open(source) as src:
-                side = min(src.size)
-        except OSError:
-            pass
-    side = int(min(max(side, image.shape[0]), OVERLAY_MAX_SIDE))
-    return image, (side, side)
+def _display_image(dataset: PreparedDataset, row: pd.Series) -> np.ndarray:
+    """The test image an overlay is drawn on (H, W, 3): the prepared dataset's display copy (the
+    source image at its own resolution, capped; written by convert_dataset), else the prepared one."""
+    display = dataset.root / display_path(row["path"])
+    path = display if display.is_file() else dataset.root / row["path"]
+    return np.asarray(Image.open(path).convert("RGB"))
 
 
 def _mask(dataset: PreparedDataset, row: pd.Series) -> np.ndarray | None:
@@ -153,27 +134,32 @@ def _mask(dataset: PreparedDataset, row: pd.Series) -> np.ndarray | None:
     return np.asarray(Image.open(dataset.root / mask_path)) > 0
 
 
-def _write_heatmaps(result: Evaluation, dataset: PreparedDataset, params: Params, out: Path) -> None:
+def _write_heatmaps(
+    result: Evaluation, dataset: PreparedDataset, params: Params, reports: ReportsDir
+) -> None:
     rows = dataset.manifest.iloc[result.test_rows]
     order = np.argsort(-np.abs(result.labels), kind="stable")[: params.evaluate.max_overlays]
     with_maps = {m: o for m, o in result.outputs.items() if o.maps is not None}
     for m, output in with_maps.items():
-        (out / m).mkdir(parents=True, exist_ok=True)
-        np.save(out / m / "maps.npy", output.maps.astype(np.float16))
-    for i in order:  # each image, its size and its mask read once, drawn for every method
+        reports.maps(m).parent.mkdir(parents=True, exist_ok=True)
+        np.save(reports.maps(m), output.maps.astype(np.float16))
+    for i in order:  # each image and its mask read once, drawn for every method
         row = rows.iloc[i]
-        image, size = _original(dataset, row)
+        image = _display_image(dataset, row)
+        size = (image.shape[0], image.shape[1])
         mask = _mask(dataset, row)
         for m, output in with_maps.items():
             t = result.thresholds[m]
             overlay = overlay_heatmap(
                 image, output.maps[i], vmin=t.map_vmin, vmax=t.map_vmax, mask=mask, out_size=size
             )
-            save_png(overlay, out / m / row["defect"] / f"{Path(row['path']).stem}.png")
+            save_png(overlay, reports.overlay(m, row["defect"], row["path"]))
 
 
-def _write_mistakes(result: Evaluation, dataset: PreparedDataset, params: Params, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
+def _write_mistakes(
+    result: Evaluation, dataset: PreparedDataset, params: Params, reports: ReportsDir
+) -> None:
+    reports.mistakes.mkdir(parents=True, exist_ok=True)
     idx = _labelled(result)
     rows = dataset.manifest.iloc[result.test_rows[idx]]
     for m, output in result.outputs.items():
@@ -194,7 +180,7 @@ def _write_mistakes(result: Evaluation, dataset: PreparedDataset, params: Params
                         vmin=t.map_vmin,
                         vmax=t.map_vmax,
                         mask=_mask(dataset, row),
-                        out_size=(128, 128),
+                        out_size=(MONTAGE_SIDE, MONTAGE_SIDE),
                     )
                 tiles.append((image, f"{kind}: {row['defect']} {Path(row['path']).stem} ({norms[i]:.0f})"))
-        save_png(mistake_montage(tiles, columns=4), out / f"{m}.png")
+        save_png(mistake_montage(tiles, columns=4), reports.mistake_montage(m))

@@ -1,0 +1,205 @@
+"""The artifact contract end to end: one tiny real pipeline run feeds every consumer.
+
+What `dvc repro` wrote is read by DVC itself (`dvc metrics show/diff`, `dvc exp show`, `dvc plots
+show`), by every dashboard page (Streamlit's AppTest) and by the Prefect retrain flow, whose gate
+is made to fail with a planted train/test copy. Nothing here is written by hand except that copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from diffad.artifacts.layout import ProjectLayout
+from diffad.artifacts.records import read_metrics, read_validation
+from tests.flows.conftest import prefect_server  # noqa: F401  (the fixture, and Prefect kept in a temp home)
+from tests.integration.conftest import ROOT, copy_project, dvc
+
+pytestmark = pytest.mark.slow
+
+METHODS = {"msma_gmm", "msma_flow", "ddim", "ensemble", "patchcore", "padim"}
+APP = ROOT / "dashboard" / "app.py"
+EXPERIMENT = "evaluate.max_overlays=4"
+
+
+@pytest.fixture(scope="module")
+def project(reproduced_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the reproduced tiny project with one `dvc exp run` on top (only evaluate reruns)."""
+    copy = copy_project(reproduced_project, tmp_path_factory.mktemp("contract") / "project")
+    dvc(copy, "exp", "run", "-S", EXPERIMENT)
+    return copy
+
+
+def _snapshot(project: Path) -> dict[str, str]:
+    """sha256 of the served state: reports, models and dvc.lock."""
+    roots = [project / "reports", project / "models", project / "dvc.lock"]
+    files = [p for r in roots for p in ([r] if r.is_file() else sorted(r.rglob("*"))) if p.is_file()]
+    return {str(p.relative_to(project)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+# ---------------------------------------------------------------- DVC reads what the stages wrote
+
+
+def test_dvc_metrics_and_experiments_read_every_method(project: Path) -> None:
+    shown = dvc(project, "metrics", "show", "--json")
+    assert "failed to load" not in shown.stdout + shown.stderr
+    [workspace] = [rev["data"] for rev in json.loads(shown.stdout).values()]  # DVC 3.67 keys it ""
+    assert set(workspace["reports/metrics.json"]["data"]) == METHODS
+    assert workspace["reports/validation/summary.json"]["data"]["checks_failed"] == 0
+    table = dvc(project, "metrics", "show")
+    assert "ensemble.image_auroc" in table.stdout and "failed" not in table.stderr
+    dvc(project, "metrics", "diff")
+
+    exps = json.loads(dvc(project, "exp", "show", "--json").stdout)
+    [exp] = [r for e in exps for x in e.get("experiments") or [] for r in x["revs"]]
+    assert set(exp["data"]["metrics"]["reports/metrics.json"]["data"]) == METHODS
+    assert exp["data"]["params"]["params.yaml"]["data"]["evaluate"]["max_overlays"] == 4
+    assert exp["name"] in dvc(project, "exp", "show").stdout
+
+
+def test_dvc_plots_show_overlays_every_method_and_leaves_nothing_untracked(project: Path) -> None:
+    plots = json.loads(dvc(project, "plots", "show", "--json").stdout)["data"]
+    for curve in ("roc", "pr"):  # one line per method (DVC names each by its file)
+        [plot] = plots[curve]
+        assert {v["filename"] for v in plot["content"]["data"]["values"]} == {f"{m}.csv" for m in METHODS}
+    pro = {v["filename"] for v in plots["pro"][0]["content"]["data"]["values"]}
+    assert pro == {f"{m}.csv" for m in METHODS - {"msma_gmm"}}  # msma_gmm has no anomaly map
+    dvc(project, "plots", "show")  # writes dvc_plots/index.html
+    assert (project / "dvc_plots" / "index.html").is_file()
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True)
+    assert "dvc_plots" not in status.stdout, status.stdout
+
+
+def test_overlays_are_drawn_at_the_source_resolution(project: Path) -> None:
+    from PIL import Image
+
+    overlays = sorted((project / "reports/heatmaps/ddim").rglob("*.png"))
+    assert overlays
+    with Image.open(overlays[0]) as image:  # the demo draws 128 px images, prepared at 32 px
+        assert image.size == (128, 128)
+
+
+# ---------------------------------------------------------------- every dashboard page on them
+
+
+def _open(monkeypatch: pytest.MonkeyPatch, root: Path, page: str):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    monkeypatch.setenv("DIFFAD_ROOT", str(root))
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _texts(at, kind: str) -> list[str]:
+    return [str(e.value) for e in at.get(kind)]
+
+
+def test_overview_shows_every_method_the_live_model_and_the_experiment(project: Path, monkeypatch) -> None:
+    at = _open(monkeypatch, project, "pages/overview.py")
+    table = at.table[0].value
+    assert set(table["method"]) == METHODS
+    metrics = read_metrics(ProjectLayout(project).reports.metrics)
+    row = table.set_index("method").loc["padim"]
+    assert row["image AUROC"] == pytest.approx(metrics["padim"]["image_auroc"], abs=1e-3)
+    assert any("workspace" in m and "dvc repro" in m for m in _texts(at, "markdown"))  # live model
+    history = at.dataframe[-1].value
+    assert "workspace" in history["run"].tolist() and len(history) >= 2  # + the experiment
+    assert "evaluate.max_overlays=4" in history["params changed"].tolist()
+    notes = " ".join(_texts(at, "caption"))
+    assert "pixel metrics skipped" not in notes or "msma_gmm:" in notes
+
+
+def test_curves_heatmaps_and_inspect_show_real_content(project: Path, monkeypatch) -> None:
+    at = _open(monkeypatch, project, "pages/curves.py")
+    assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+    at = _open(monkeypatch, project, "pages/heatmaps.py")
+    assert at.image and len(at.image) >= 4
+    assert any("unlabelled" in c for c in _texts(at, "caption"))
+    at = _open(monkeypatch, project, "pages/inspect_image.py")
+    image = next((project / "data/prepared/images/test").rglob("*.png"))
+    at.file_uploader[0].upload(image.name, image.read_bytes(), "image/png")
+    at.selectbox[0].select("padim")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert {m.label for m in at.metric} >= {"Anomaly score", "Decision"}
+
+
+def test_data_quality_lists_every_check_of_the_real_report(project: Path, monkeypatch) -> None:
+    report = read_validation(ProjectLayout(project).validation)
+    at = _open(monkeypatch, project, "pages/data_quality.py")
+    assert _texts(at, "success")[0].startswith(f"All {len(report.checks)} checks passed")
+    assert set(at.dataframe[0].value["check"]) == {c.name for c in report.checks}
+
+
+# ---------------------------------------------------------------- a failing gate through Prefect
+
+
+def _mvtec_copy_with_a_leak(project: Path) -> str:
+    """The prepared demo images as an MVTec-layout raw folder, plus one train image copied into
+    test/good (train/test leakage); returns its path relative to the project."""
+    prepared, raw = project / "data/prepared", project / "data/raw/leaky"
+    for image in (prepared / "images").rglob("*.png"):
+        rel = image.relative_to(prepared / "images")
+        (raw / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(image, raw / rel)
+    for mask in (prepared / "masks/test").rglob("*.png"):
+        target = raw / "ground_truth" / mask.parent.name / f"{mask.stem}_mask.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(mask, target)
+    shutil.copy2(next((raw / "train/good").glob("*.png")), raw / "test/good/leak.png")
+    return "data/raw/leaky"
+
+
+def test_failing_gate_is_named_in_run_record_and_dashboard_and_keeps_the_model(
+    project: Path,
+    prefect_server,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch,
+) -> None:
+    from flows.retrain import retrain
+
+    raw = _mvtec_copy_with_a_leak(project)
+    before = _snapshot(project)
+    state = retrain(
+        project_dir=str(project),
+        category="fabric",
+        source="mvtec",
+        data_path=raw,
+        work_dir=str(tmp_path / "work"),
+        retries=0,
+        return_state=True,
+    )
+    assert state.is_failed()
+    assert _snapshot(project) == before  # the served model and reports are byte-identical
+
+    [path] = sorted((project / "runs/history").glob("*.json"))
+    record = json.loads(path.read_text())
+    assert record["outcome"] == "rejected" and record["metrics"] is None
+    assert "train_test_leak" in record["reason"] and "images/test/good/leak.png" in record["reason"]
+    leak = next(c for c in record["validation"]["checks"] if c["name"] == "train_test_leak")
+    assert leak["offending_files"] == ["images/test/good/leak.png"]
+    assert (project / record["validation_report"]).is_file()
+
+    at = _open(monkeypatch, project, "pages/data_quality.py")
+    assert any("rejected" in e and record["run_id"] in e for e in _texts(at, "error"))
+    choice = next(o for o in at.selectbox[0].options if record["run_id"] in o)
+    at.selectbox[0].select(choice).run()
+    assert any("train_test_leak" in e for e in _texts(at, "error"))
+    assert any("images/test/good/leak.png" in c.value for c in at.code)
+    at = _open(monkeypatch, project, "pages/runs.py")
+    runs = at.dataframe[0].value
+    assert runs["run"].tolist() == [record["run_id"]] and "train_test_leak" in runs["failed checks"][0]
+    at = _open(monkeypatch, project, "pages/overview.py")
+    assert any(record["run_id"] in w and "rejected" in w for w in _texts(at, "warning"))
