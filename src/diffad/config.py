@@ -42,6 +42,7 @@ class DataConfig:
     resolution: int = 64  # side of the square prepared images, pixels
     transform: Transform = "center-crop-dhariwal"  # ADM/EDM2 crop, or plain resize
     on_bad_input: OnBadInput = "fail"  # fail: stop naming the file; skip: leave out, count, report
+    allow_external_links: bool = False  # follow symbolic links that lead out of `path`
 
     def __post_init__(self) -> None:
         check_range("data.resolution", self.resolution, 8, 4096)
@@ -72,6 +73,7 @@ class ConvertDatasetConfig:
     demo_test_unknown: int = 4  # synthetic: unlabelled images under test/unknown
     min_train_images: int = 8  # validation fails below this many train images
     min_test_images: int = 2  # ... and below this many labelled test images
+    near_duplicate_rms: float = 0.01  # test within this RMS (0..1 pixels) of a train image = leak; 0 = off
 
     def __post_init__(self) -> None:
         for name in ("demo_train_good", "demo_test_good", "demo_test_per_defect"):
@@ -79,6 +81,7 @@ class ConvertDatasetConfig:
         check_range("convert_dataset.demo_test_unknown", self.demo_test_unknown, 0, 100_000)
         check_range("convert_dataset.min_train_images", self.min_train_images, 1, 1_000_000)
         check_range("convert_dataset.min_test_images", self.min_test_images, 1, 1_000_000)
+        check_range("convert_dataset.near_duplicate_rms", self.near_duplicate_rms, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
