@@ -111,6 +111,9 @@ class TrainDDIMConfig:
         check_range("train_ddim.batch_size", self.batch_size, 1, 65536)
         check_range("train_ddim.steps", self.steps, 1, 10_000_000)
         check_range("train_ddim.lr", self.lr, 1e-8, 1.0)
+        check_range("train_ddim.weight_decay", self.weight_decay, 0.0, 10.0)
+        # ln sigma ~ N(p_mean, p_std^2): beyond +-6 the noise levels leave float32's useful range
+        check_range("train_ddim.p_mean", self.p_mean, -6.0, 6.0)
         check_range("train_ddim.p_std", self.p_std, 1e-3, 10.0)
         check_range("train_ddim.sigma_data", self.sigma_data, 1e-3, 10.0)
         check_range("train_ddim.dropout", self.dropout, 0.0, 0.9)
@@ -177,6 +180,7 @@ class CacheScoresConfig:
 
     def __post_init__(self) -> None:
         check_range("cache_scores.num_sigmas", self.num_sigmas, 2, 1000)
+        check_range("cache_scores.sigma_max", self.sigma_max, 1e-5, 1e4)
         check_range("cache_scores.sigma_min", self.sigma_min, 1e-5, self.sigma_max)
         check_range("cache_scores.rho", self.rho, 0.1, 100.0)
         check_range("cache_scores.noise_draws", self.noise_draws, 1, 1000)
@@ -236,6 +240,7 @@ class TrainFlowConfig:
         check_range("train_flow.batch_size", self.batch_size, 1, 1_000_000)
         check_range("train_flow.positions_per_step", self.positions_per_step, 1, 10_000_000)
         check_range("train_flow.lr", self.lr, 1e-8, 1.0)
+        check_range("train_flow.weight_decay", self.weight_decay, 0.0, 10.0)
         check_range("train_flow.val_fraction", self.val_fraction, 0.0, 0.9)
         check_range("train_flow.patience", self.patience, 1, 100_000)
 
@@ -283,6 +288,8 @@ class EvaluateConfig:
         check_range("evaluate.manual_threshold_quantile", self.manual_threshold_quantile, 0.5, 1.0)
         check_range("evaluate.reference_images", self.reference_images, 2, 100_000)
         check_range("evaluate.flow_topk", self.flow_topk, 1, 1_000_000)
+        check_range("evaluate.max_overlays", self.max_overlays, 0, 10_000_000)
+        check_range("evaluate.worst_per_method", self.worst_per_method, 0, 10_000)
         for method in self.methods:
             if method not in METHODS:
                 raise ConfigError(
@@ -306,6 +313,9 @@ class Params:
     train_flow: TrainFlowConfig = field(default_factory=TrainFlowConfig)
     fit_baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+
+    def __post_init__(self) -> None:
+        check_range("seed", self.seed, 0, 2**32 - 1)  # NumPy seeds are unsigned 32-bit
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (YAML/JSON-safe), e.g. to embed in a checkpoint."""
@@ -349,7 +359,11 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ConfigError(f"override {item!r}: {part!r} is not a section")
-    node[parts[-1]] = yaml.safe_load(text) if text else ""
+    try:
+        node[parts[-1]] = yaml.safe_load(text) if text else ""
+    except yaml.YAMLError as exc:
+        reason = " ".join(str(exc).split())
+        raise ConfigError(f"override {item!r}: {key}: the value is not valid YAML ({reason})") from None
 
 
 def build(cls: type[T], raw: Any, prefix: str) -> T:

@@ -13,10 +13,7 @@ The training state (``checkpoint/state.pt``) is a dict of tensors, numbers and s
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,26 +24,9 @@ from safetensors.torch import save_file
 from diffad.diffusion.precond import EDMPrecond
 from diffad.diffusion.unet import build_denoiser, denoiser_config, spec_from_dict
 from diffad.errors import ArtifactError
+from diffad.files import atomic_write
 
 CONFIG_KEY = "config"  # safetensors metadata key of the build description
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``.
-
-    Readers see either the old file or the complete new one, never a partial write.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def save_denoiser(path: str | Path, denoiser: EDMPrecond, extra: dict[str, Any] | None = None) -> Path:
