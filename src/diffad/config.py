@@ -52,13 +52,24 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    """Where and how fast to compute; never changes results on CPU."""
+    """Where and how fast to compute.
+
+    On CPU, results depend on the torch thread count (reductions sum in a thread-dependent
+    order), so ``threads`` is a fixed number and a DVC param of every stage that computes with
+    torch: the same ``dvc.lock`` gives the same models on any machine. ``device`` is not: GPU
+    runs are reproducible per device type, not bit-identical to CPU runs.
+    """
 
     device: str = "auto"  # auto (cuda if present) | cpu | cuda | cuda:N
-    threads: int = 0  # torch intra-op threads; 0 = the cores this process may use, minus busy ones
+    threads: int = 1  # torch intra-op threads; a DVC param (results depend on it); 1 suits a shared box
 
     def __post_init__(self) -> None:
-        check_range("runtime.threads", self.threads, 0, 1024)
+        if self.threads == 0:
+            raise ConfigError(
+                "runtime.threads: 0 (all cores) is not allowed: trained models depend on the thread "
+                "count, so it must be a fixed number recorded with the run (1 on a shared machine)"
+            )
+        check_range("runtime.threads", self.threads, 1, 1024)
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ConfigError(f"runtime.device: {self.device!r} is not auto, cpu, cuda or cuda:N")
 

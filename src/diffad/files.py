@@ -1,4 +1,4 @@
-"""Atomic file writing with ordinary permissions, shared by every writer of artifacts.
+"""Atomic file writing with ordinary permissions, and a lock that dies with its owner.
 
 ``tempfile.mkstemp`` creates files with mode 0600; renamed into place they would keep it, and
 weights or heatmaps saved that way are unreadable to the rest of a team sharing the folder.
@@ -7,10 +7,14 @@ Files written here get the mode a plain ``open(path, "w")`` would give: 0666 min
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from diffad.errors import DiffadError
 
 
 def normal_mode() -> int:
@@ -45,3 +49,31 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (holding the owner's pid) or raise naming the owner.
+
+    The kernel releases the lock when its process dies, even by ``kill -9``, so a stale file
+    never blocks the next run; its content only names who holds it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")  # noqa: SIM115 - held for the whole block
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown pid"
+            raise DiffadError(
+                f"{path}: another {what} ({owner}) is writing to {path.parent}; wait for it or stop it"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
