@@ -134,3 +134,18 @@ def test_convert_predict_and_dashboard_upload_score_awkward_images_identically(r
         np.testing.assert_allclose(table["score"], converted, rtol=1e-4, err_msg=method)
         np.testing.assert_allclose(uploaded, converted, rtol=1e-4, err_msg=method)  # batch size
         assert torch.isfinite(torch.tensor(uploaded)).all()
+
+
+def test_a_bundle_written_before_threads_became_a_fixed_count_still_loads(reproduced_project, tmp_path):
+    """Bundles from before issue 11 carry `runtime.threads: 0`, now refused in params.yaml: the
+    runtime section says where the producer ran, not what the model is, so loading ignores it."""
+    import shutil
+
+    from diffad.evaluation.predict import Predictor
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(reproduced_project / "models/bundle", bundle)
+    meta = json.loads((bundle / "bundle.json").read_text())
+    meta["params"]["runtime"]["threads"] = 0
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    assert Predictor.load(bundle, "cpu").methods == meta["methods"]
