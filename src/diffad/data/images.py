@@ -40,6 +40,7 @@ ALPHA_MODES = ("LA", "La", "RGBA", "RGBa", "PA")
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 # Refused before decoding: 8-bit RGB at this size is ~0.5 GB (PIL only warns up to ~179 M pixels).
 MAX_PIXELS = 150_000_000
+ORIENTATION = 0x0112  # EXIF tag
 # Files a file browser leaves behind; never images, never worth an error.
 IGNORED_FILES = frozenset({"Thumbs.db", "desktop.ini"})
 
@@ -104,7 +105,7 @@ def decode(data: bytes, name: str | Path, max_pixels: int = MAX_PIXELS) -> Sourc
                 raise _too_large(name, image.size, max_pixels)
             image.load()  # decode everything now: truncated data fails here
             mode = image.mode
-            image = ImageOps.exif_transpose(image)
+            image = upright(image)
     except UnidentifiedImageError:
         raise BadInputError(name, "not an image file PIL can read") from None
     except Image.DecompressionBombError as exc:  # PIL's own limit, when max_pixels is above it
@@ -112,6 +113,13 @@ def decode(data: bytes, name: str | Path, max_pixels: int = MAX_PIXELS) -> Sourc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise BadInputError(name, f"corrupt or truncated image ({exc})") from None
     return SourceFile(image=image, mode=mode, sha256=hashlib.sha256(data).hexdigest())
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """``image`` rotated as its EXIF orientation says; the image itself (no copy) when upright."""
+    if image.getexif().get(ORIENTATION, 1) in (0, 1):
+        return image
+    return ImageOps.exif_transpose(image)
 
 
 def pixel_digest(image: Image.Image) -> str:

@@ -80,11 +80,13 @@ class Predictor:
 
     def prepare(self, image: Image.Image) -> PreparedInput:
         """The model input, the overlay's view and a note on cropping/resizing of ``image``."""
-        square = _center_square(np.asarray(to_rgb(image)))
-        side = min(square.shape[0], MAX_VIEW)
-        if side != square.shape[0]:
-            square = np.asarray(Image.fromarray(square).resize((side, side), Image.Resampling.BILINEAR))
-        return PreparedInput(self.preprocess(image), square, self.describe_change(image.size), image.size)
+        rgb = to_rgb(image)  # the image itself when already RGB: a huge input is not copied
+        (w, h), s = rgb.size, min(rgb.size)
+        box = ((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)  # centre square
+        side = min(s, MAX_VIEW)
+        view = rgb.resize((side, side), Image.Resampling.BILINEAR, box=box) if side != s else rgb.crop(box)
+        change = self.describe_change(image.size)
+        return PreparedInput(self.preprocess(image), np.asarray(view), change, image.size)
 
     def describe_change(self, size: tuple[int, int]) -> str:
         """How the bundle's preprocessing changes a (W, H) input; "" when it is used as it is."""
@@ -143,13 +145,6 @@ class Predictor:
 
     def predict(self, image: Image.Image, method: str) -> Prediction:
         return self.predict_batch([image], method)[0]
-
-
-def _center_square(rgb: np.ndarray) -> np.ndarray:
-    """The centre square of an (H, W, 3) image: the region a centre-cropping transform keeps."""
-    h, w = rgb.shape[:2]
-    s = min(h, w)
-    return rgb[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
 
 
 def collect_inputs(inputs: Sequence[Path]) -> list[Path]:
