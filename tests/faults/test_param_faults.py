@@ -92,3 +92,16 @@ def test_bad_predict_options_are_one_clear_error(args, named, tmp_path, capsys):
     err = capsys.readouterr().err
     assert named.replace("{file}", str(file)) in err and "Traceback" not in err
     assert file.read_text() == "user data\n"
+
+
+@pytest.mark.parametrize("load,expected", [(0.0, 2), (0.9, 1), (1.2, 1), (6.0, 1)])
+def test_auto_threads_count_only_the_cores_not_busy(monkeypatch, load, expected):
+    from diffad import runtime
+
+    monkeypatch.setattr(runtime, "available_cores", lambda: 2)
+    monkeypatch.setattr(runtime.os, "getloadavg", lambda: (load, load, load))
+    before = runtime.torch.get_num_threads()
+    try:
+        assert runtime.configure_threads(0) == expected  # 2 threads beside a busy process: 5 img/s
+    finally:
+        runtime.torch.set_num_threads(before)
