@@ -1,8 +1,9 @@
 """convert_dataset: raw images (demo, MVTec AD layout or one-class folder) -> prepared dataset.
 
-Writes the prepared images, masks and ``manifest.csv`` to ``--out``, then validates the manifest
-with the Great Expectations suite; the validation result goes to ``--report`` either way, and a
-failed validation fails the stage so nothing downstream trains on bad data.
+Prepares the images, masks and ``manifest.csv`` into a staging folder, validates that with the
+Great Expectations suite, and only then swaps it in as ``--out``. The validation result goes to
+``--report`` either way; a failed validation fails the stage and leaves the previous ``--out``
+byte-identical, so nothing downstream trains on rejected data.
 """
 
 from __future__ import annotations
@@ -29,12 +30,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     params = load_stage_params(args)
 
-    prepared = prepare_dataset(params.data, params.convert_dataset, params.seed, args.out)
+    def validate(staged: Path) -> None:
+        validation = validate_prepared(staged, params.convert_dataset, params.data.resolution, args.out)
+        validation.write(args.report)
+        if not validation.success:
+            raise ValidationFailed(
+                f"data validation failed; {args.out} left as it was:\n{validation.summary()}"
+            )
+
+    prepared = prepare_dataset(params.data, params.convert_dataset, params.seed, args.out, check=validate)
     log.info("%s", prepared)
-    validation = validate_prepared(args.out, params.convert_dataset, params.data.resolution)
-    validation.write(args.report)
-    if not validation.success:
-        raise ValidationFailed(f"data validation failed for {args.out}:\n{validation.summary()}")
     log.info("data validation passed (%s)", args.report)
 
 

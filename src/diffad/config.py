@@ -42,6 +42,7 @@ class DataConfig:
     resolution: int = 64  # side of the square prepared images, pixels
     transform: Transform = "center-crop-dhariwal"  # ADM/EDM2 crop, or plain resize
     on_bad_input: OnBadInput = "fail"  # fail: stop naming the file; skip: leave out, count, report
+    allow_external_links: bool = False  # follow symbolic links that lead out of `path`
 
     def __post_init__(self) -> None:
         check_range("data.resolution", self.resolution, 8, 4096)
@@ -51,13 +52,24 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    """Where and how fast to compute; never changes results on CPU."""
+    """Where and how fast to compute.
+
+    On CPU, results depend on the torch thread count (reductions sum in a thread-dependent
+    order), so ``threads`` is a fixed number and a DVC param of every stage that computes with
+    torch: the same ``dvc.lock`` gives the same models on any machine. ``device`` is not: GPU
+    runs are reproducible per device type, not bit-identical to CPU runs.
+    """
 
     device: str = "auto"  # auto (cuda if present) | cpu | cuda | cuda:N
-    threads: int = 0  # torch intra-op threads; 0 = the cores this process may use, minus busy ones
+    threads: int = 1  # torch intra-op threads; a DVC param (results depend on it); 1 suits a shared box
 
     def __post_init__(self) -> None:
-        check_range("runtime.threads", self.threads, 0, 1024)
+        if self.threads == 0:
+            raise ConfigError(
+                "runtime.threads: 0 (all cores) is not allowed: trained models depend on the thread "
+                "count, so it must be a fixed number recorded with the run (1 on a shared machine)"
+            )
+        check_range("runtime.threads", self.threads, 1, 1024)
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ConfigError(f"runtime.device: {self.device!r} is not auto, cpu, cuda or cuda:N")
 
@@ -72,6 +84,7 @@ class ConvertDatasetConfig:
     demo_test_unknown: int = 4  # synthetic: unlabelled images under test/unknown
     min_train_images: int = 8  # validation fails below this many train images
     min_test_images: int = 2  # ... and below this many labelled test images
+    near_duplicate_rms: float = 0.01  # test within this RMS (0..1 pixels) of a train image = leak; 0 = off
 
     def __post_init__(self) -> None:
         for name in ("demo_train_good", "demo_test_good", "demo_test_per_defect"):
@@ -79,6 +92,7 @@ class ConvertDatasetConfig:
         check_range("convert_dataset.demo_test_unknown", self.demo_test_unknown, 0, 100_000)
         check_range("convert_dataset.min_train_images", self.min_train_images, 1, 1_000_000)
         check_range("convert_dataset.min_test_images", self.min_test_images, 1, 1_000_000)
+        check_range("convert_dataset.near_duplicate_rms", self.near_duplicate_rms, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -108,6 +122,9 @@ class TrainDDIMConfig:
         check_range("train_ddim.batch_size", self.batch_size, 1, 65536)
         check_range("train_ddim.steps", self.steps, 1, 10_000_000)
         check_range("train_ddim.lr", self.lr, 1e-8, 1.0)
+        check_range("train_ddim.weight_decay", self.weight_decay, 0.0, 10.0)
+        # ln sigma ~ N(p_mean, p_std^2): beyond +-6 the noise levels leave float32's useful range
+        check_range("train_ddim.p_mean", self.p_mean, -6.0, 6.0)
         check_range("train_ddim.p_std", self.p_std, 1e-3, 10.0)
         check_range("train_ddim.sigma_data", self.sigma_data, 1e-3, 10.0)
         check_range("train_ddim.dropout", self.dropout, 0.0, 0.9)
@@ -174,6 +191,7 @@ class CacheScoresConfig:
 
     def __post_init__(self) -> None:
         check_range("cache_scores.num_sigmas", self.num_sigmas, 2, 1000)
+        check_range("cache_scores.sigma_max", self.sigma_max, 1e-5, 1e4)
         check_range("cache_scores.sigma_min", self.sigma_min, 1e-5, self.sigma_max)
         check_range("cache_scores.rho", self.rho, 0.1, 100.0)
         check_range("cache_scores.noise_draws", self.noise_draws, 1, 1000)
@@ -233,6 +251,7 @@ class TrainFlowConfig:
         check_range("train_flow.batch_size", self.batch_size, 1, 1_000_000)
         check_range("train_flow.positions_per_step", self.positions_per_step, 1, 10_000_000)
         check_range("train_flow.lr", self.lr, 1e-8, 1.0)
+        check_range("train_flow.weight_decay", self.weight_decay, 0.0, 10.0)
         check_range("train_flow.val_fraction", self.val_fraction, 0.0, 0.9)
         check_range("train_flow.patience", self.patience, 1, 100_000)
 
@@ -280,6 +299,8 @@ class EvaluateConfig:
         check_range("evaluate.manual_threshold_quantile", self.manual_threshold_quantile, 0.5, 1.0)
         check_range("evaluate.reference_images", self.reference_images, 2, 100_000)
         check_range("evaluate.flow_topk", self.flow_topk, 1, 1_000_000)
+        check_range("evaluate.max_overlays", self.max_overlays, 0, 10_000_000)
+        check_range("evaluate.worst_per_method", self.worst_per_method, 0, 10_000)
         for method in self.methods:
             if method not in METHODS:
                 raise ConfigError(
@@ -303,6 +324,9 @@ class Params:
     train_flow: TrainFlowConfig = field(default_factory=TrainFlowConfig)
     fit_baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+
+    def __post_init__(self) -> None:
+        check_range("seed", self.seed, 0, 2**32 - 1)  # NumPy seeds are unsigned 32-bit
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (YAML/JSON-safe), e.g. to embed in a checkpoint."""
@@ -346,7 +370,11 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ConfigError(f"override {item!r}: {part!r} is not a section")
-    node[parts[-1]] = yaml.safe_load(text) if text else ""
+    try:
+        node[parts[-1]] = yaml.safe_load(text) if text else ""
+    except yaml.YAMLError as exc:
+        reason = " ".join(str(exc).split())
+        raise ConfigError(f"override {item!r}: {key}: the value is not valid YAML ({reason})") from None
 
 
 def build(cls: type[T], raw: Any, prefix: str) -> T:

@@ -27,3 +27,14 @@ def check_range(key: str, value: float, low: float, high: float) -> None:
     """Raise :class:`ConfigError` naming ``key`` unless ``low <= value <= high``."""
     if not low <= value <= high:
         raise ConfigError(f"{key}: {value!r} is outside [{low}, {high}]")
+
+
+class NonFiniteError(DiffadError):
+    """Training produced NaN or infinity; the message names the stage and step."""
+
+
+def require_finite(value, what: str, where: str) -> None:
+    """Raise :class:`NonFiniteError` (``"<what> is nan <where>"``) unless ``value`` is finite."""
+    number = float(value.detach() if hasattr(value, "detach") else value)
+    if number != number or number in (float("inf"), float("-inf")):
+        raise NonFiniteError(f"{what} is {number} {where}")

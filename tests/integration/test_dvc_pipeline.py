@@ -93,3 +93,59 @@ def test_predict_matches_evaluation_and_refuses_to_overwrite(reproduced_project)
     assert predicted["score"].to_numpy() == pytest.approx(
         picked["ensemble_score"].to_numpy(), rel=1e-2, abs=1e-2
     )
+
+
+def test_convert_predict_and_dashboard_upload_score_awkward_images_identically(reproduced_project, tmp_path):
+    """One reader (issue 11): the bundle scores a 16-bit, RGBA, CMYK, palette, EXIF-rotated,
+    non-square or huge file the same through convert_dataset, `diffad predict` and the upload."""
+    import numpy as np
+    import torch
+
+    from dashboard.upload import read_upload
+    from diffad.config import ConvertDatasetConfig, DataConfig
+    from diffad.data.dataset import load_prepared
+    from diffad.data.prepare import prepare_dataset
+    from diffad.evaluation.predict import Predictor, predict_files
+    from tests.faults.awkward import awkward_images
+
+    predictor = Predictor.load(reproduced_project / "models/bundle", "cpu")
+    source = tmp_path / "raw"
+    files = awkward_images(source / "train" / "good", np.random.default_rng(5))
+    (source / "test" / "good").mkdir(parents=True)
+    (source / "test" / "good" / "x.png").write_bytes(files[0].read_bytes())
+    data = DataConfig(
+        source="folder", path=str(source), category="x", resolution=predictor.meta["resolution"],
+        transform=predictor.meta["transform"],
+    )  # fmt: skip
+    prepare_dataset(data, ConvertDatasetConfig(min_train_images=1, min_test_images=1), 0, tmp_path / "p")
+    dataset = load_prepared(tmp_path / "p")
+    rows = dataset.rows(split="train")
+    by_name = {row.source_path.rsplit("/", 1)[-1]: i for i, row in enumerate(rows.itertuples())}
+    order = [by_name[f.name] for f in files]
+    for method in ("padim", "ensemble"):
+        converted = predictor.models.score(dataset.images(rows), (method,))[method].scores[order]
+        table = predict_files(predictor, files, method, tmp_path / f"out-{method}")
+        uploaded = []
+        for path in files:
+            image, problem = read_upload(path.name, path.read_bytes())
+            assert problem is None, problem
+            uploaded.append(predictor.predict(image, method).score)
+        assert list(table["path"]) == [str(f) for f in files]
+        np.testing.assert_allclose(table["score"], converted, rtol=1e-4, err_msg=method)
+        np.testing.assert_allclose(uploaded, converted, rtol=1e-4, err_msg=method)  # batch size
+        assert torch.isfinite(torch.tensor(uploaded)).all()
+
+
+def test_a_bundle_written_before_threads_became_a_fixed_count_still_loads(reproduced_project, tmp_path):
+    """Bundles from before issue 11 carry `runtime.threads: 0`, now refused in params.yaml: the
+    runtime section says where the producer ran, not what the model is, so loading ignores it."""
+    import shutil
+
+    from diffad.evaluation.predict import Predictor
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(reproduced_project / "models/bundle", bundle)
+    meta = json.loads((bundle / "bundle.json").read_text())
+    meta["params"]["runtime"]["threads"] = 0
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    assert Predictor.load(bundle, "cpu").methods == meta["methods"]

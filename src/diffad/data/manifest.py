@@ -41,6 +41,8 @@ class ManifestRow:
     sha256: str  # of the source file's bytes
     source_path: str  # relative to the source root
     source_mode: str  # PIL mode of the source
+    mask_pixels: int  # defect pixels of the source mask (0 without a mask)
+    pixel_sha256: str  # of the decoded source pixels (RGB) and size: a re-saved copy has the same
 
     @property
     def sort_key(self) -> tuple[str, str, str]:

@@ -1,7 +1,13 @@
 """``convert_dataset``'s library side: raw images -> ``data/prepared/`` (docs/architecture.md).
 
-The output is built in a temporary folder beside ``out_dir`` and swapped in at the end, so an
-interrupted or failed run never leaves a half-written dataset; the raw data is only read.
+Prepare, check, swap:
+
+1. every image is decoded and written into a staging folder beside ``out_dir``;
+2. ``check(staging)`` (the stage's data validation) runs on the staged dataset;
+3. only when it passes is the staging folder swapped in for ``out_dir``.
+
+An interrupted, failed or rejected run therefore leaves the previous ``out_dir`` byte-identical
+(and removes its staging folder); the raw data is only read.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +24,7 @@ from PIL import Image
 
 from diffad.artifacts.layout import DISPLAY_MAX_SIDE, display_path
 from diffad.config import ConvertDatasetConfig, DataConfig
-from diffad.data.images import BadInputError, binarize_mask, load_file, to_rgb
+from diffad.data.images import BadInputError, binarize_mask, load_file, pixel_digest, to_rgb
 from diffad.data.manifest import INFO_NAME, MANIFEST_NAME, ManifestRow, write_info, write_manifest
 from diffad.data.sources import BadInputLog, SourceItem, scan_source
 from diffad.data.synthetic import write_demo
@@ -47,22 +54,33 @@ class PrepareReport:
         return text + "".join(f"\n  skipped {s['path']}: {s['reason']}" for s in self.skipped)
 
 
+StagedCheck = Callable[[Path], None]  # raises to reject the staged dataset
+
+
 def prepare_dataset(
-    data: DataConfig, convert: ConvertDatasetConfig, seed: int, out_dir: Path
+    data: DataConfig,
+    convert: ConvertDatasetConfig,
+    seed: int,
+    out_dir: Path,
+    check: StagedCheck | None = None,
 ) -> PrepareReport:
     """Import ``data`` (demo, mvtec or folder source) into ``out_dir`` at ``data.resolution``.
 
-    Raises :class:`DataError` naming the file for unusable input (``on_bad_input: fail``) and
-    whenever train/good or the labelled/unlabelled test set ends up empty.
+    ``check`` is called on the staged dataset before it replaces ``out_dir``; whatever it
+    raises rejects the run and leaves ``out_dir`` as it was. Raises :class:`DataError` naming the
+    file for unusable input (``on_bad_input: fail``) and whenever train/good or the
+    labelled/unlabelled test set ends up empty.
     """
     out_dir = Path(out_dir)
     if data.source == "synthetic":
         with tempfile.TemporaryDirectory(prefix=f"diffad-demo-{data.category}-") as tmp:
             write_demo(data.category, convert, seed, Path(tmp))
-            return _import(Path(tmp), data, out_dir, with_masks=True, shown_root=f"<demo {data.category}>")
+            shown = f"<demo {data.category}>"
+            return _import(Path(tmp), data, out_dir, with_masks=True, shown_root=shown, check=check)
     root = Path(data.path)
     _check_separate(root, out_dir)
-    return _import(root, data, out_dir, with_masks=data.source == "mvtec", shown_root=str(root))
+    with_masks = data.source == "mvtec"
+    return _import(root, data, out_dir, with_masks=with_masks, shown_root=str(root), check=check)
 
 
 def _check_separate(root: Path, out_dir: Path) -> None:
@@ -72,9 +90,11 @@ def _check_separate(root: Path, out_dir: Path) -> None:
         raise DataError(f"{out_dir}: the prepared output must not overlap the source folder {root}")
 
 
-def _import(root: Path, data: DataConfig, out_dir: Path, with_masks: bool, shown_root: str) -> PrepareReport:
+def _import(
+    root: Path, data: DataConfig, out_dir: Path, with_masks: bool, shown_root: str, check: StagedCheck | None
+) -> PrepareReport:
     log = BadInputLog(policy=data.on_bad_input, root=root)
-    items = scan_source(root, with_masks, log)
+    items = scan_source(root, with_masks, log, allow_external_links=data.allow_external_links)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
@@ -109,6 +129,8 @@ def _import(root: Path, data: DataConfig, out_dir: Path, with_masks: bool, shown
             "source_root": shown_root,
         }
         write_info(info, work / INFO_NAME)
+        if check is not None:
+            check(work)
         _replace(work, out_dir)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -125,18 +147,21 @@ def _convert(
     try:
         source = load_file(item.image)
         image = to_rgb(source.image, item.image)
-        mask = None
-        if item.mask is not None:
+    except BadInputError as exc:
+        log.report(Path(exc.path), exc.reason)
+        return None
+    mask = None
+    if item.mask is not None:
+        try:
             mask = binarize_mask(load_file(item.mask).image, item.mask)
             if mask.size != image.size:
                 raise BadInputError(
                     item.mask,
-                    f"mask is {mask.size[0]}x{mask.size[1]} but its image {item.image.name} is "
-                    f"{image.size[0]}x{image.size[1]}",
+                    f"mask is {mask.size[0]}x{mask.size[1]} but its image is {image.size[0]}x{image.size[1]}",
                 )
-    except BadInputError as exc:
-        log.report(Path(exc.path), exc.reason)
-        return None
+        except BadInputError as exc:  # a defect image is unusable without its mask: say both
+            log.report(Path(exc.path), f"{exc.reason}; its image {log.relative(item.image)} was left out")
+            return None
 
     relative = Path("images") / item.split / item.defect / f"{item.stem}.png"
     prepared = prepare_image(image, data.resolution, data.transform)
@@ -145,11 +170,12 @@ def _convert(
         side = min(*image.size, DISPLAY_MAX_SIDE)
         if side > data.resolution:
             _save(prepare_image(image, side, data.transform), work / display_path(relative.as_posix()))
-    mask_path = ""
+    mask_path, mask_pixels = "", 0
     if mask is not None:
         mask_relative = Path("masks") / item.split / item.defect / f"{item.stem}.png"
         _save(prepare_mask(mask, data.resolution, data.transform), work / mask_relative)
         mask_path = mask_relative.as_posix()
+        mask_pixels = int(np.count_nonzero(np.asarray(mask)))
     pixels = np.asarray(prepared, dtype=np.float64) / 255.0
     return ManifestRow(
         path=relative.as_posix(),
@@ -165,6 +191,8 @@ def _convert(
         sha256=source.sha256,
         source_path=log.relative(item.image),
         source_mode=source.mode,
+        mask_pixels=mask_pixels,
+        pixel_sha256=pixel_digest(image),
     )
 
 

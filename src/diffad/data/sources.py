@@ -8,6 +8,9 @@ Layout (``root`` = one category)::
     test/unknown/*                        unlabelled images to score
     ground_truth/<defect>/<stem>_mask.png masks (``<stem>.png`` is accepted too); mvtec only
 
+Symbolic links that lead out of ``root`` are reported (a dataset should not silently pull files
+from elsewhere) unless ``data.allow_external_links`` is set; links within ``root`` are fine.
+
 Scanning checks the structure only (folders, mask pairing, name clashes); decoding happens when
 the images are prepared. Problems go to a :class:`BadInputLog`, which raises in ``fail`` mode and
 records in ``skip`` mode, so both the scanner and the importer share one policy.
@@ -46,6 +49,7 @@ class BadInputLog:
     policy: OnBadInput
     root: Path
     skipped: list[dict[str, str]] = field(default_factory=list)
+    allow_external_links: bool = False  # follow symlinks that leave ``root``
 
     def report(self, path: Path, reason: str) -> None:
         if self.policy == "fail":
@@ -59,12 +63,16 @@ class BadInputLog:
             return str(path)
 
 
-def scan_source(root: Path, with_masks: bool, log: BadInputLog) -> list[SourceItem]:
+def scan_source(
+    root: Path, with_masks: bool, log: BadInputLog, allow_external_links: bool = False
+) -> list[SourceItem]:
     """All images under ``root`` (MVTec layout), sorted by (split, defect, stem).
 
     ``with_masks`` (mvtec): every defect folder needs ``ground_truth/<defect>/``; masks are paired
-    by stem. Without (folder source): ``ground_truth`` is ignored.
+    by stem. Without (folder source): ``ground_truth`` is ignored. ``allow_external_links``:
+    follow symbolic links that lead out of ``root`` instead of reporting them.
     """
+    log.allow_external_links = allow_external_links
     if not root.is_dir():
         raise DataError(f"{root}: source folder not found (data.path)")
     train_good = root / "train" / GOOD
@@ -81,6 +89,8 @@ def scan_source(root: Path, with_masks: bool, log: BadInputLog) -> list[SourceIt
     ground_truth = root / "ground_truth"
     matched: set[Path] = set()
     for folder in _entries(test_dir):
+        if not _inside(folder, log):
+            continue
         if not folder.is_dir():
             log.report(folder, "file directly under test/; images belong in test/<good|defect|unknown>/")
             continue
@@ -116,10 +126,27 @@ def _entries(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if not is_ignored(p))
 
 
+def _inside(path: Path, log: BadInputLog) -> bool:
+    """False (reported) for a symbolic link whose target lies outside the source root."""
+    if log.allow_external_links or not path.is_symlink():
+        return True
+    target = path.resolve()
+    if target == log.root.resolve() or log.root.resolve() in target.parents:
+        return True
+    log.report(
+        path,
+        f"symbolic link to {target}, outside the data folder {log.root}; "
+        "set data.allow_external_links: true to use it",
+    )
+    return False
+
+
 def _images(folder: Path, log: BadInputLog) -> list[Path]:
     """The files of an image folder; sub-folders are reported, an empty folder is an error."""
     files = []
     for path in _entries(folder):
+        if not _inside(path, log):
+            continue
         if path.is_dir():
             log.report(path, "unexpected sub-folder inside an image folder")
         else:
@@ -133,6 +160,8 @@ def _mask_index(folder: Path, log: BadInputLog) -> dict[str, Path]:
     """Image stem -> mask file; ``<stem>_mask.png`` preferred over ``<stem>.png``."""
     index: dict[str, Path] = {}
     for path in _entries(folder):
+        if not _inside(path, log):
+            continue
         if path.is_dir():
             log.report(path, "unexpected sub-folder inside a mask folder")
             continue

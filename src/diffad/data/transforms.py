@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
 from diffad.config import Transform
-from diffad.data.images import read_image, to_rgb
+from diffad.data.images import read_image, to_rgb, upright
 from diffad.errors import ConfigError
 
 TRANSFORMS: tuple[str, ...] = ("center-crop-dhariwal", "resize")
@@ -97,7 +97,7 @@ def to_model_input(image: str | Path | Image.Image, resolution: int, transform: 
     the same pixels at prediction time as in training.
     """
     if isinstance(image, Image.Image):
-        rgb = to_rgb(ImageOps.exif_transpose(image))  # a no-op for images already upright
+        rgb = to_rgb(upright(image))  # a no-op for images already upright
     else:
         rgb = read_image(image)
     return to_tensor(np.asarray(prepare_image(rgb, resolution, transform)))

@@ -4,7 +4,11 @@ GX Core 1.x runs in an ephemeral context (nothing written, no analytics, no netw
 manifest plus two derived columns:
 
 * ``_row`` -- the row's ``path`` (or ``row <i>``), used to name offending rows;
-* ``_same_as_train`` -- for a test row, the train row with the same source ``sha256`` (leakage).
+* ``_same_as_train`` -- for a test row, the train row with the same source ``sha256`` (leakage);
+* ``_same_pixels_as_train`` -- ... with the same decoded pixels (``pixel_sha256``): a re-saved copy;
+* ``_near_train`` -- ... within the near-duplicate distance (:mod:`diffad.data.duplicates`):
+  a re-encoded copy; computed from the prepared images by :func:`validate_prepared`;
+* ``_empty_mask`` -- the mask path of a defect row whose (source) mask marks no pixel.
 
 GX is imported lazily (~3 s), only when a validation runs.
 """
@@ -25,6 +29,7 @@ import pandas as pd
 from diffad.artifacts.layout import ValidationDir
 from diffad.artifacts.records import validation_from_dict, write_validation
 from diffad.config import ConvertDatasetConfig
+from diffad.data.duplicates import near_train_duplicates
 from diffad.data.manifest import (
     INFO_NAME,
     LABELS,
@@ -37,6 +42,9 @@ from diffad.data.manifest import (
 
 ROW = "_row"
 SAME_AS_TRAIN = "_same_as_train"
+SAME_PIXELS_AS_TRAIN = "_same_pixels_as_train"
+NEAR_TRAIN = "_near_train"
+EMPTY_MASK = "_empty_mask"
 MAX_LISTED = 50  # offending rows kept per check in the JSON report
 
 
@@ -119,8 +127,13 @@ class ValidationReport:
         write_validation(ValidationDir(Path(report_dir)), validation_from_dict(data), _html(data))
 
 
-def validate_prepared(out_dir: Path, convert: ConvertDatasetConfig, resolution: int) -> ValidationReport:
-    """Run the suite on ``out_dir/manifest.csv`` (``has_masks`` from ``info.json``)."""
+def validate_prepared(
+    out_dir: Path, convert: ConvertDatasetConfig, resolution: int, shown_as: Path | None = None
+) -> ValidationReport:
+    """Run the suite on ``out_dir/manifest.csv`` (``has_masks`` from ``info.json``).
+
+    ``shown_as``: the folder named in the report (the final one, when ``out_dir`` is staging).
+    """
     out_dir = Path(out_dir)
     manifest = read_manifest(out_dir / MANIFEST_NAME, strict=False)
     info = read_info(out_dir / INFO_NAME)
@@ -130,7 +143,8 @@ def validate_prepared(out_dir: Path, convert: ConvertDatasetConfig, resolution: 
         has_masks=bool(info["has_masks"]),
         min_train_images=convert.min_train_images,
         min_test_images=convert.min_test_images,
-        name=str(out_dir / MANIFEST_NAME),
+        near_duplicates=near_train_duplicates(out_dir, manifest, convert.near_duplicate_rms),
+        name=str(Path(shown_as or out_dir) / MANIFEST_NAME),
     )
 
 
@@ -141,9 +155,14 @@ def validate_manifest(
     has_masks: bool,
     min_train_images: int,
     min_test_images: int,
+    near_duplicates: dict[str, str] | None = None,
     name: str = MANIFEST_NAME,
 ) -> ValidationReport:
-    """Run the suite on a manifest DataFrame (as read by ``read_manifest(strict=False)``)."""
+    """Run the suite on a manifest DataFrame (as read by ``read_manifest(strict=False)``).
+
+    ``near_duplicates``: test path -> train path of perceptual near-duplicates (see
+    :func:`validate_prepared`); without it that check passes trivially.
+    """
     os.environ["GX_ANALYTICS_ENABLED"] = "false"
     logging.getLogger("great_expectations").setLevel(logging.WARNING)  # before import: it logs a lot
     import great_expectations as gx
@@ -153,9 +172,10 @@ def validate_manifest(
     _quiet_gx_loggers()
 
     E = gx.expectations
-    frame = _with_derived_columns(manifest)
+    frame = _with_derived_columns(manifest, near_duplicates or {})
     is_train = Column("split") == "train"
     labelled_test = (Column("split") == "test") & (Column("label") != "unknown")
+    good_test = (Column("split") == "test") & (Column("label") == "good")
     checks = [
         (
             "columns",
@@ -166,6 +186,16 @@ def validate_manifest(
             "train_test_leak",
             "no test image is a copy of a train image (same sha256: train/test leakage)",
             E.ExpectColumnValuesToBeNull(column=SAME_AS_TRAIN),
+        ),
+        (
+            "pixel_leak",
+            "no test image has the same decoded pixels as a train image (a re-saved copy)",
+            E.ExpectColumnValuesToBeNull(column=SAME_PIXELS_AS_TRAIN),
+        ),
+        (
+            "near_duplicate",
+            "no test image is a perceptual near-duplicate of a train image (a re-encoded copy)",
+            E.ExpectColumnValuesToBeNull(column=NEAR_TRAIN),
         ),
         (
             "repeated_sha256",
@@ -223,6 +253,11 @@ def validate_manifest(
             f"at least {min_test_images} labelled test images",
             E.ExpectTableRowCountToBeBetween(min_value=min_test_images, row_condition=labelled_test),
         ),
+        (
+            "good_test_images",
+            "at least 1 good test image (image AUROC and thresholds need good test images)",
+            E.ExpectTableRowCountToBeBetween(min_value=1, row_condition=good_test),
+        ),
     ]
     if has_masks:
         checks.append(
@@ -232,6 +267,13 @@ def validate_manifest(
                 E.ExpectColumnValuesToNotBeNull(
                     column="mask_path", row_condition=Column("label") == "anomaly"
                 ),
+            )
+        )
+        checks.append(
+            (
+                "mask_not_empty",
+                "every defect mask marks at least one defect pixel",
+                E.ExpectColumnValuesToBeNull(column=EMPTY_MASK),
             )
         )
 
@@ -268,24 +310,40 @@ def _quiet_gx_loggers() -> None:
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _with_derived_columns(manifest: pd.DataFrame) -> pd.DataFrame:
-    """Empty text cells -> null (so "not null" means "given"), plus ``_row`` and ``_same_as_train``."""
+def _with_derived_columns(manifest: pd.DataFrame, near_duplicates: dict[str, str]) -> pd.DataFrame:
+    """Empty text cells -> null (so "not null" means "given"), plus the derived columns above."""
     frame = manifest.copy()
     for column in frame.columns:
         if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
             frame[column] = frame[column].astype(object).where(frame[column] != "", None)
     rows = frame["path"] if "path" in frame else pd.Series(dtype=object)
     frame[ROW] = [p if isinstance(p, str) else f"row {i}" for i, p in enumerate(rows.reindex(frame.index))]
+    frame[SAME_AS_TRAIN] = _train_match(frame, "sha256")
+    frame[SAME_PIXELS_AS_TRAIN] = _train_match(frame, "pixel_sha256")
+    exact = frame[SAME_AS_TRAIN].notna() | frame[SAME_PIXELS_AS_TRAIN].notna()  # reported there already
+    near = [None if known else near_duplicates.get(row) for row, known in zip(frame[ROW], exact, strict=True)]
+    frame[NEAR_TRAIN] = pd.Series(near, index=frame.index, dtype=object)
+    empty = [None] * len(frame)
+    if {"mask_path", "mask_pixels"} <= set(frame.columns):
+        empty = [
+            path if isinstance(path, str) and pixels == 0 else None
+            for path, pixels in zip(frame["mask_path"], frame["mask_pixels"], strict=True)
+        ]
+    frame[EMPTY_MASK] = pd.Series(empty, index=frame.index, dtype=object)
+    return frame
+
+
+def _train_match(frame: pd.DataFrame, column: str) -> pd.Series:
+    """For each test row, the first train row with the same ``column`` value (None otherwise)."""
     same = [None] * len(frame)
-    if {"split", "sha256"} <= set(frame.columns):
+    if {"split", column} <= set(frame.columns):
         train = frame[frame["split"] == "train"]
-        first_train = dict(zip(train["sha256"][::-1], train[ROW][::-1], strict=True))
+        first_train = dict(zip(train[column][::-1], train[ROW][::-1], strict=True))
         same = [
             first_train.get(h) if s == "test" else None
-            for s, h in zip(frame["split"], frame["sha256"], strict=True)
+            for s, h in zip(frame["split"], frame[column], strict=True)
         ]
-    frame[SAME_AS_TRAIN] = pd.Series(same, index=frame.index, dtype=object)
-    return frame
+    return pd.Series(same, index=frame.index, dtype=object)
 
 
 def _check(name: str, description: str, result: Any) -> Check:

@@ -7,16 +7,16 @@ arch) plus whatever the caller adds (the training parameters). :func:`load_denoi
 net from ``arch``, so a file stays loadable when a preset's definition changes later.
 
 The training state (``checkpoint/state.pt``) is a dict of tensors, numbers and strings saved with
-``torch.save`` and read back with ``torch.load(weights_only=True)``: no pickled code.
+``torch.save`` and read back with ``torch.load(weights_only=True)``: no pickled code. A sha256
+beside it (``state.pt.sha256``) is checked before loading, so a corrupted state is never resumed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
-import os
 import pickle
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,26 +27,9 @@ from safetensors.torch import save_file
 from diffad.diffusion.precond import EDMPrecond
 from diffad.diffusion.unet import build_denoiser, denoiser_config, spec_from_dict
 from diffad.errors import ArtifactError
+from diffad.files import atomic_write
 
 CONFIG_KEY = "config"  # safetensors metadata key of the build description
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``.
-
-    Readers see either the old file or the complete new one, never a partial write.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def save_denoiser(path: str | Path, denoiser: EDMPrecond, extra: dict[str, Any] | None = None) -> Path:
@@ -103,15 +86,36 @@ def load_denoiser(path: str | Path, device: str | torch.device = "cpu") -> EDMPr
 
 
 def save_state(path: str | Path, state: dict[str, Any]) -> Path:
-    """``torch.save`` a training state (tensors, numbers, strings, nested dicts/lists) atomically."""
-    return atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
+    """``torch.save`` a training state (tensors, numbers, strings, nested dicts/lists) atomically.
+
+    Its sha256 goes to ``<path>.sha256`` (written after it), so :func:`load_state` can refuse a
+    corrupted file that ``torch.load`` would still read (a flipped bit in a tensor).
+    """
+    path = Path(path)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getvalue()
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+    atomic_write(checksum_path(path), lambda tmp: tmp.write_text(hashlib.sha256(data).hexdigest() + "\n"))
+    return path
+
+
+def checksum_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
 
 
 def load_state(path: str | Path) -> dict[str, Any]:
-    """Read a training state written by :func:`save_state` (``weights_only=True``, on CPU)."""
+    """Read a training state written by :func:`save_state` (checksum verified, ``weights_only=True``)."""
     path = Path(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        data = path.read_bytes()
+        expected = checksum_path(path).read_text().strip()
+    except OSError as exc:
+        raise ArtifactError(f"{path}: training state or its checksum cannot be read ({exc})") from None
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise ArtifactError(f"{path}: checksum mismatch with {checksum_path(path).name}; the file is corrupt")
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ArtifactError(f"{path}: training state cannot be read ({reason})") from None

@@ -13,6 +13,15 @@ initialisation in short runs. Learning rate: linear warm-up over ``lr_warmup_ste
 so the first k steps do not depend on the total number of steps: raising ``steps`` continues a
 finished run instead of starting over.
 
+Determinism contract: on CPU the trajectory is a function of (data, cfg, seed, torch thread
+count). The thread count matters because parallel reductions sum in a thread-dependent order
+(1 vs 2 threads: weights differ by up to 0.25 after 400 steps), so it is part of the resume
+fingerprint and of the weights' metadata, and ``runtime.threads`` is a DVC param of the stage.
+
+Guards: a non-finite loss stops the run with an error naming the step (nothing is saved from
+it); one trainer at a time per ``out_dir`` (``checkpoint/train.lock``, released by the kernel
+when its owner dies); the checkpoint is checksummed (:mod:`diffad.diffusion.checkpoint`).
+
 Outputs in ``out_dir``: ``denoiser.safetensors`` (EMA weights), ``loss.csv`` (``step,loss``),
 ``samples.png`` and ``checkpoint/state.pt`` (see :func:`train_denoiser`).
 """
@@ -37,7 +46,8 @@ from diffad.diffusion.loss import edm_loss, sample_sigmas
 from diffad.diffusion.precond import EDMPrecond
 from diffad.diffusion.sampler import sample
 from diffad.diffusion.unet import build_denoiser
-from diffad.errors import ArtifactError, DataError
+from diffad.errors import ArtifactError, DataError, require_finite
+from diffad.files import exclusive_lock
 from diffad.runtime import autocast_dtype
 from diffad.viz.grid import save_grid
 
@@ -45,6 +55,7 @@ WEIGHTS_FILE = "denoiser.safetensors"
 LOSS_FILE = "loss.csv"
 SAMPLES_FILE = "samples.png"
 STATE_FILE = Path("checkpoint") / "state.pt"
+LOCK_FILE = Path("checkpoint") / "train.lock"
 EMA_RAMPUP_RATIO = 0.05  # EDM: EMA half-life at most this fraction of the images seen
 STATE_VERSION = 1  # bump when the meaning of the saved state changes
 # Fields that do not change the trajectory of the first k steps: a checkpoint stays valid across them.
@@ -128,12 +139,19 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, beta: float) -> Non
         b_ema.copy_(b)
 
 
-def fingerprint(images: torch.Tensor, cfg: TrainDDIMConfig, seed: int) -> str:
-    """Hash of what determines the training trajectory: data (shape and bytes), cfg and seed."""
+def fingerprint(images: torch.Tensor, cfg: TrainDDIMConfig, seed: int, threads: int = 1) -> str:
+    """Hash of what determines the training trajectory: data (shape and bytes), cfg, seed, threads."""
     data = hashlib.sha256(images.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()).hexdigest()
     cfg_dict = {k: v for k, v in to_plain(cfg).items() if k not in RESUMABLE_ACROSS}
     blob = json.dumps(
-        {"v": STATE_VERSION, "cfg": cfg_dict, "shape": list(images.shape), "data": data, "seed": seed},
+        {
+            "v": STATE_VERSION,
+            "cfg": cfg_dict,
+            "shape": list(images.shape),
+            "data": data,
+            "seed": seed,
+            "threads": threads,
+        },
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
@@ -167,6 +185,20 @@ def train_denoiser(
     if images.ndim != 4 or images.shape[0] < 1 or images.shape[-1] != images.shape[-2]:
         raise DataError(f"train_ddim: need (N, C, H, H) training images, got {tuple(images.shape)}")
     out_dir, device = Path(out_dir), torch.device(device)
+    with exclusive_lock(out_dir / LOCK_FILE, "train_ddim"):
+        return _train(images, cfg, seed, device, out_dir, log, max_steps_this_run, metadata)
+
+
+def _train(
+    images: torch.Tensor,
+    cfg: TrainDDIMConfig,
+    seed: int,
+    device: torch.device,
+    out_dir: Path,
+    log: Callable[[str], None],
+    max_steps_this_run: int | None,
+    metadata: dict | None,
+) -> TrainResult:
     state_path = out_dir / STATE_FILE
     n, channels, resolution = images.shape[0], images.shape[1], images.shape[-1]
     images = images.detach().to("cpu", torch.float32)
@@ -179,7 +211,8 @@ def train_denoiser(
     model.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    print_state = fingerprint(images, cfg, seed)
+    threads = torch.get_num_threads() if not cuda else 0  # 0: does not apply (GPU computes)
+    print_state = fingerprint(images, cfg, seed, threads)
     start, loss_log, pending = resume(state_path, print_state, cfg, model, ema, optimizer, log)
 
     dtype = autocast_dtype(device)
@@ -201,6 +234,8 @@ def train_denoiser(
                 group["lr"] = learning_rate(step, cfg)
             with autocast():
                 loss = edm_loss(model, batch, sigma, noise).mean()
+            hint = "nothing saved from this step; check the data, lower train_ddim.lr"
+            require_finite(loss, "train_ddim: loss", f"at step {step + 1}; {hint}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -227,9 +262,8 @@ def train_denoiser(
         log(f"stopped at step {done}/{cfg.steps}; state in {state_path}")
         return TrainResult(False, done, done - start, start, final_loss, rate, None, None, None, state_path)
 
-    weights = save_denoiser(
-        out_dir / WEIGHTS_FILE, ema, {"train_ddim": to_plain(cfg), "seed": seed, **(metadata or {})}
-    )
+    extra = {"train_ddim": to_plain(cfg), "seed": seed, "threads": threads, **(metadata or {})}
+    weights = save_denoiser(out_dir / WEIGHTS_FILE, ema, extra)
     loss_csv = write_loss_csv(out_dir / LOSS_FILE, loss_log)
     shape = (cfg.sample_count, channels, resolution, resolution)
     samples = sample(ema, shape, steps=cfg.sample_steps, generator=torch.Generator().manual_seed(seed))

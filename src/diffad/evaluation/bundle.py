@@ -61,7 +61,10 @@ def load_bundle(bundle_dir: Path, device: torch.device) -> tuple[Models, dict, d
     meta_path = bundle.manifest
     meta = read_bundle_manifest(bundle)
     try:
-        params = params_from_dict(meta["params"], source=str(meta_path))
+        # `runtime` says where the producer ran (device, threads), not what the model is; bundles
+        # from before threads became a fixed count carry `threads: 0`, which params.yaml refuses.
+        model_params = {k: v for k, v in meta["params"].items() if k != "runtime"}
+        params = params_from_dict(model_params, source=str(meta_path))
         thresholds = {m: MethodThresholds(**t) for m, t in meta["thresholds"].items()}
         standardizers = {m: Standardizer(**s) for m, s in meta["standardizers"].items()}
     except (KeyError, TypeError) as exc:

@@ -2,15 +2,22 @@
 
 An image, a folder (recursively), or an MVTec ``test/unknown`` folder -> per-image scores,
 decisions and heatmap PNGs, and ``predictions.csv``. Preprocessing (transform, resolution) comes
-from the bundle, so it is the training-time one. Unreadable files are reported and skipped (or
-stop the run with ``--strict``); nothing is overwritten without ``--force``.
+from the bundle, so it is the training-time one, and images are read by the same reader as
+``convert_dataset`` and the dashboard (:mod:`diffad.data.images`).
+
+Images stream through in batches: each file is decoded, reduced to the model input and a
+display-sized view, and dropped before the next is read, so memory does not grow with the
+number (or size) of the inputs. An input that is cropped or resized gets a warning. Unreadable
+files are reported and skipped (or stop the run with ``--strict``). The output folder's rules
+(unique names mirroring the input tree, no overwriting, no writes through links) are in
+:mod:`diffad.evaluation.predict_outputs`.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,15 +26,20 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from diffad.errors import DataError, DiffadError
+from diffad.data.images import read_image, to_rgb
+from diffad.data.transforms import plan_geometry, to_model_input
+from diffad.errors import ConfigError, DataError, DiffadError
 from diffad.evaluation.bundle import load_bundle
+from diffad.evaluation.predict_outputs import PREDICTIONS, SKIPPED, OutputFolder, output_names
 from diffad.evaluation.thresholds import MethodThresholds
 from diffad.runtime import configure_threads, select_device
-from diffad.viz.heatmap import overlay_heatmap, save_png
+from diffad.viz.heatmap import overlay_heatmap
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+MAX_VIEW = 1024  # side of the overlay's image, at most (px)
+COLUMNS = ["path", "method", "score", "norm_score", "anomalous", "percentile", "heatmap"]
 
 
 @dataclass
@@ -38,6 +50,16 @@ class Prediction:
     percentile: float  # share (0-100) of good reference images scoring lower
     heatmap: np.ndarray | None  # (H, W) float32 at the model resolution
     overlay: np.ndarray | None  # (H', W', 3) uint8 at the input image's resolution (capped)
+
+
+@dataclass(frozen=True)
+class PreparedInput:
+    """What scoring one image needs, without the full-size decode: a few hundred KB at most."""
+
+    x: torch.Tensor  # (1, 3, R, R) float32 in [-1, 1], the model input
+    view: np.ndarray  # (S, S, 3) uint8, the centre square at most MAX_VIEW px, for the overlay
+    change: str  # "" when the image is already R x R, otherwise how it was cropped/resized
+    source_size: tuple[int, int]  # (W, H) of the decoded image
 
 
 class Predictor:
@@ -54,9 +76,34 @@ class Predictor:
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         """(1, 3, R, R) in [-1, 1], exactly as `convert_dataset` prepared the training images."""
-        from diffad.data.transforms import to_model_input
-
         return to_model_input(image, self.meta["resolution"], self.meta["transform"])
+
+    def prepare(self, image: Image.Image) -> PreparedInput:
+        """The model input, the overlay's view and a note on cropping/resizing of ``image``."""
+        rgb = to_rgb(image)  # the image itself when already RGB: a huge input is not copied
+        (w, h), s = rgb.size, min(rgb.size)
+        box = ((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)  # centre square
+        side = min(s, MAX_VIEW)
+        view = rgb.resize((side, side), Image.Resampling.BILINEAR, box=box) if side != s else rgb.crop(box)
+        change = self.describe_change(image.size)
+        return PreparedInput(self.preprocess(image), np.asarray(view), change, image.size)
+
+    def describe_change(self, size: tuple[int, int]) -> str:
+        """How the bundle's preprocessing changes a (W, H) input; "" when it is used as it is."""
+        resolution, transform = self.meta["resolution"], self.meta["transform"]
+        if size == (resolution, resolution):
+            return ""
+        geometry = plan_geometry(size, resolution, transform)
+        if transform == "resize" and size[0] != size[1]:
+            return f"{size[0]}x{size[1]} is resized to {resolution}x{resolution} (aspect ratio not kept)"
+        left, top, right, bottom = geometry.crop
+        if (right - left, bottom - top) != geometry.scaled:
+            kept = min(size)
+            return (
+                f"{size[0]}x{size[1]} is cropped to its centre {kept}x{kept} and scaled to "
+                f"{resolution}x{resolution}; only that square is scored"
+            )
+        return f"{size[0]}x{size[1]} is scaled to {resolution}x{resolution}"
 
     def good_scores(self, method: str) -> np.ndarray:
         return np.asarray(self.thresholds[self._check(method)].good_scores)
@@ -66,21 +113,20 @@ class Predictor:
             raise DiffadError(f"method {method!r} is not in this bundle (has: {', '.join(self.methods)})")
         return method
 
-    def predict_batch(self, images: Sequence[Image.Image], method: str) -> list[Prediction]:
+    def score(self, inputs: Sequence[PreparedInput], method: str) -> list[Prediction]:
+        """Score prepared inputs in one batch."""
         self._check(method)
-        x = torch.cat([self.preprocess(im) for im in images])
-        output = self.models.score(x, (method,))[method]
+        output = self.models.score(torch.cat([p.x for p in inputs]), (method,))[method]
         t = self.thresholds[method]
         norms, pct = t.normalize(output.scores), t.percentile(output.scores)
         results = []
-        for i, image in enumerate(images):
+        for i, prepared in enumerate(inputs):
             heat = None if output.maps is None else output.maps[i]
             overlay = None
             if heat is not None:
-                rgb = np.asarray(image.convert("RGB"))
-                side = int(min(min(image.size), 1024))
+                side = prepared.view.shape[0]
                 overlay = overlay_heatmap(
-                    _center_square(rgb), heat, vmin=t.map_vmin, vmax=t.map_vmax, out_size=(side, side)
+                    prepared.view, heat, vmin=t.map_vmin, vmax=t.map_vmax, out_size=(side, side)
                 )
             results.append(
                 Prediction(
@@ -94,19 +140,15 @@ class Predictor:
             )
         return results
 
+    def predict_batch(self, images: Sequence[Image.Image], method: str) -> list[Prediction]:
+        return self.score([self.prepare(image) for image in images], method)
+
     def predict(self, image: Image.Image, method: str) -> Prediction:
         return self.predict_batch([image], method)[0]
 
 
-def _center_square(rgb: np.ndarray) -> np.ndarray:
-    """The centre square of an (H, W, 3) image: the region a centre-cropping transform keeps."""
-    h, w = rgb.shape[:2]
-    s = min(h, w)
-    return rgb[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
-
-
 def collect_inputs(inputs: Sequence[Path]) -> list[Path]:
-    """Image files named directly or found (recursively) in folders, in a stable order."""
+    """Image files named directly or found (recursively) in folders, in a stable order, once each."""
     files: list[Path] = []
     for path in inputs:
         if path.is_dir():
@@ -117,7 +159,7 @@ def collect_inputs(inputs: Sequence[Path]) -> list[Path]:
             raise DataError(f"{path}: no such file or folder")
     if not files:
         raise DataError(f"no images found in {', '.join(map(str, inputs))}")
-    return files
+    return list(dict.fromkeys(files))
 
 
 def predict_files(
@@ -127,30 +169,25 @@ def predict_files(
     out_dir: Path,
     *,
     strict: bool = False,
+    force: bool = False,
     batch_size: int = 16,
 ) -> pd.DataFrame:
-    """Score ``files``, write heatmaps and ``predictions.csv`` under ``out_dir``; return the table."""
-    from diffad.data.images import read_image
+    """Score ``files``, write heatmaps and ``predictions.csv`` under ``out_dir``; return the table.
 
-    rows, skipped = [], []
-    loaded: list[tuple[Path, Image.Image]] = []
-    for path in files:
-        try:
-            loaded.append((path, read_image(path)))
-        except DataError as exc:
-            if strict:
-                raise
-            skipped.append({"path": str(path), "error": str(exc)})
-            log.warning("skipped %s", exc)
-    (out_dir / "heatmaps").mkdir(parents=True, exist_ok=True)
-    for start in range(0, len(loaded), batch_size):
-        chunk = loaded[start : start + batch_size]
-        for (path, _), pred in zip(
-            chunk, predictor.predict_batch([im for _, im in chunk], method), strict=True
-        ):
+    At most ``batch_size`` prepared inputs are held at a time (see the module docstring).
+    """
+    from diffad.viz.heatmap import save_png
+
+    names = output_names(files)
+    out = OutputFolder(out_dir, names, force=force)
+    rows: list[dict] = []
+    skipped: list[dict[str, str]] = []
+    for batch in _batches(_prepared(predictor, files, names, skipped, strict), batch_size):
+        predictions = predictor.score([prepared for _, _, prepared in batch], method)
+        for (path, name, _), pred in zip(batch, predictions, strict=True):
             heatmap_path = ""
             if pred.overlay is not None:
-                heatmap_path = str(save_png(pred.overlay, out_dir / "heatmaps" / f"{start}_{path.stem}.png"))
+                heatmap_path = str(out.write(name, lambda tmp, a=pred.overlay: save_png(a, tmp)))
             rows.append(
                 {
                     "path": str(path),
@@ -162,13 +199,46 @@ def predict_files(
                     "heatmap": heatmap_path,
                 }
             )
-    table = pd.DataFrame(
-        rows, columns=["path", "method", "score", "norm_score", "anomalous", "percentile", "heatmap"]
-    )
-    table.to_csv(out_dir / "predictions.csv", index=False)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    out.write(PREDICTIONS, lambda tmp: table.to_csv(tmp, index=False))
     if skipped:
-        pd.DataFrame(skipped).to_csv(out_dir / "skipped.csv", index=False)
+        out.write(SKIPPED, lambda tmp: pd.DataFrame(skipped).to_csv(tmp, index=False))
     return table
+
+
+def _prepared(
+    predictor: Predictor, files: Sequence[Path], names: Sequence[str], skipped: list, strict: bool
+) -> Iterator[tuple[Path, str, PreparedInput]]:
+    """(path, heatmap name, prepared input) per readable file; the decoded image is dropped here."""
+    scaled_sizes: set[tuple[int, int]] = set()
+    for path, name in zip(files, names, strict=True):
+        try:
+            image = read_image(path)
+        except DataError as exc:
+            if strict:
+                raise
+            skipped.append({"path": str(path), "error": str(exc)})
+            log.warning("skipped %s", exc)
+            continue
+        prepared = predictor.prepare(image)
+        del image
+        if prepared.change and prepared.source_size[0] != prepared.source_size[1]:
+            log.warning("%s: %s", path, prepared.change)  # content is lost or distorted: every time
+        elif prepared.change and prepared.source_size not in scaled_sizes:
+            scaled_sizes.add(prepared.source_size)
+            log.warning("%s: %s (said once per input size)", path, prepared.change)
+        yield path, name, prepared
+
+
+def _batches(items: Iterator, size: int) -> Iterator[list]:
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -177,17 +247,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--bundle", type=Path, default=Path("models/bundle"), help="model bundle folder")
     parser.add_argument("--method", default="ensemble", help="method to score with (default: ensemble)")
     parser.add_argument("--out", type=Path, default=Path("predictions"), help="output folder")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing output folder's results")
+    parser.add_argument(
+        "--force", action="store_true", help="replace a previous predict run's results in --out"
+    )
     parser.add_argument("--strict", action="store_true", help="stop at the first unreadable file")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads (default 0: the cores not busy now)"
+    )
+    parser.add_argument("--batch-size", type=int, default=16, help="images scored at once (memory ~ this)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    if (args.out / "predictions.csv").exists() and not args.force:
-        raise DiffadError(f"{args.out / 'predictions.csv'} exists; use --force to overwrite or choose --out")
+    if args.threads < 0:
+        raise ConfigError(f"--threads: {args.threads} is negative; give a count, or 0 for the free cores")
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size: {args.batch_size} must be at least 1")
+    if args.out.exists() and not args.out.is_dir():
+        raise DiffadError(f"--out {args.out}: is a file, not a folder; choose a folder for the results")
     configure_threads(args.threads)
     predictor = Predictor.load(args.bundle, args.device)
     files = collect_inputs(args.inputs)
-    table = predict_files(predictor, files, args.method, args.out, strict=args.strict)
+    options = {"strict": args.strict, "force": args.force, "batch_size": args.batch_size}
+    table = predict_files(predictor, files, args.method, args.out, **options)
     print(table.drop(columns=["heatmap"]).to_string(index=False))
     print(f"\n{int(table['anomalous'].sum())} of {len(table)} anomalous; results in {args.out}")

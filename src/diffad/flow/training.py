@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from diffad.config import TrainFlowConfig
-from diffad.errors import ConfigError, DataError
+from diffad.errors import ConfigError, DataError, require_finite
 from diffad.flow.patchflow import PatchFlow
 from diffad.flow.position import positional_encoding_2d
 from diffad.runtime import seed_everything
@@ -149,9 +149,10 @@ def train_patchflow(
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         losses = []
-        for batch in torch.randperm(len(train_idx), generator=gen).split(cfg.batch_size):
+        for step, batch in enumerate(torch.randperm(len(train_idx), generator=gen).split(cfg.batch_size), 1):
             positions = torch.randperm(hw, generator=gen)[:n_pos].to(device)
             loss = _nll_pairs(model, u_train[batch.to(device)], codes, positions).mean()
+            require_finite(loss, "train_flow: loss", f"at epoch {epoch}, step {step}; lower train_flow.lr")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -1,0 +1,79 @@
+"""Atomic file writing with ordinary permissions, and a lock that dies with its owner.
+
+``tempfile.mkstemp`` creates files with mode 0600; renamed into place they would keep it, and
+weights or heatmaps saved that way are unreadable to the rest of a team sharing the folder.
+Files written here get the mode a plain ``open(path, "w")`` would give: 0666 minus the umask.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from diffad.errors import DiffadError
+
+
+def normal_mode() -> int:
+    """0666 minus the process umask (read without changing it: ``os.umask`` is process-wide)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``.
+
+    Readers see either the old file or the complete new one, never a partial write; a symbolic
+    link at ``path`` is replaced, not written through.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, normal_mode())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (holding the owner's pid) or raise naming the owner.
+
+    The kernel releases the lock when its process dies, even by ``kill -9``, so a stale file
+    never blocks the next run; its content only names who holds it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")  # noqa: SIM115 - held for the whole block
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown pid"
+            raise DiffadError(
+                f"{path}: another {what} ({owner}) is writing to {path.parent}; wait for it or stop it"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
