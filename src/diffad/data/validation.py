@@ -4,7 +4,8 @@ GX Core 1.x runs in an ephemeral context (nothing written, no analytics, no netw
 manifest plus two derived columns:
 
 * ``_row`` -- the row's ``path`` (or ``row <i>``), used to name offending rows;
-* ``_same_as_train`` -- for a test row, the train row with the same source ``sha256`` (leakage).
+* ``_same_as_train`` -- for a test, calibration or validation row, the train row with the same
+  source ``sha256`` (leakage: the models were fitted on it).
 
 GX is imported lazily (~3 s), only when a validation runs.
 """
@@ -131,6 +132,7 @@ def validate_prepared(out_dir: Path, convert: ConvertDatasetConfig, resolution: 
         has_masks=bool(info["has_masks"]),
         min_train_images=convert.min_train_images,
         min_test_images=convert.min_test_images,
+        min_calibration_images=convert.min_calibration_images,
         name=str(out_dir / MANIFEST_NAME),
     )
 
@@ -142,6 +144,7 @@ def validate_manifest(
     has_masks: bool,
     min_train_images: int,
     min_test_images: int,
+    min_calibration_images: int = 0,
     name: str = MANIFEST_NAME,
 ) -> ValidationReport:
     """Run the suite on a manifest DataFrame (as read by ``read_manifest(strict=False)``)."""
@@ -165,7 +168,7 @@ def validate_manifest(
         ),
         (
             "train_test_leak",
-            "no test image is a copy of a train image (same sha256: train/test leakage)",
+            "no test, calibration or validation image is a copy of a train image (same sha256: leakage)",
             E.ExpectColumnValuesToBeNull(column=SAME_AS_TRAIN),
         ),
         (
@@ -220,6 +223,15 @@ def validate_manifest(
             E.ExpectTableRowCountToBeBetween(min_value=min_train_images, row_condition=is_train),
         ),
         (
+            "calibration_images",
+            f"at least {min_calibration_images} calibration images (held out from train/good for the "
+            "thresholds; too few: add good training images, or lower convert_dataset.min_calibration_images"
+            " or convert_dataset.min_train_images)",
+            E.ExpectTableRowCountToBeBetween(
+                min_value=min_calibration_images, row_condition=Column("split") == "calibration"
+            ),
+        ),
+        (
             "test_images",
             f"at least {min_test_images} labelled test images",
             E.ExpectTableRowCountToBeBetween(min_value=min_test_images, row_condition=labelled_test),
@@ -229,9 +241,10 @@ def validate_manifest(
         checks.append(
             (
                 "mask_for_defects",
-                "every labelled defect image has a mask (the source has masks)",
+                "every labelled defect test image has a mask (the source has masks)",
                 E.ExpectColumnValuesToNotBeNull(
-                    column="mask_path", row_condition=Column("label") == "anomaly"
+                    column="mask_path",
+                    row_condition=(Column("label") == "anomaly") & (Column("split") == "test"),
                 ),
             )
         )
@@ -282,7 +295,7 @@ def _with_derived_columns(manifest: pd.DataFrame) -> pd.DataFrame:
         train = frame[frame["split"] == "train"]
         first_train = dict(zip(train["sha256"][::-1], train[ROW][::-1], strict=True))
         same = [
-            first_train.get(h) if s == "test" else None
+            first_train.get(h) if s != "train" else None
             for s, h in zip(frame["split"], frame["sha256"], strict=True)
         ]
     frame[SAME_AS_TRAIN] = pd.Series(same, index=frame.index, dtype=object)
