@@ -238,7 +238,7 @@ def test_inspect_scores_an_upload(open_page, fixture_root: Path, fake_bundle) ->
     _no_exception(at)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Decision"] == "anomalous"
-    assert metrics["Percentile among good training images"] == "100.0 %"
+    assert metrics["Percentile among calibration images"] == "100.0 %"
     assert metrics["Anomaly score"] == f"{100 / fake_predict.THRESHOLD:.0f}"
     assert len(at.image) == 2 and len(at.get("vega_lite_chart")) == 1  # upload + heatmap, histogram
     assert fake_predict.Predictor.loads == [str(fixture_root / "models" / "bundle")]
@@ -247,7 +247,7 @@ def test_inspect_scores_an_upload(open_page, fixture_root: Path, fake_bundle) ->
     at.selectbox[0].select("msma_gmm")
     at.run()
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Decision"] == "normal" and metrics["Percentile among good training images"] == "0.0 %"
+    assert metrics["Decision"] == "normal" and metrics["Percentile among calibration images"] == "0.0 %"
     assert any("image score only" in i for i in _texts(at, "info"))
     assert len(fake_predict.Predictor.loads) == 1  # the bundle is loaded once (cache_resource)
 

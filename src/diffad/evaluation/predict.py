@@ -35,7 +35,7 @@ class Prediction:
     score: float  # raw score, larger = more anomalous
     norm_score: float  # [0, 1000], decision threshold at 100
     anomalous: bool
-    percentile: float  # share (0-100) of good reference images scoring lower
+    percentile: float  # share (0-100) of the calibration (held-out good) images scoring lower
     heatmap: np.ndarray | None  # (H, W) float32 at the model resolution
     overlay: np.ndarray | None  # (H', W', 3) uint8 at the input image's resolution (capped)
 
@@ -71,7 +71,7 @@ class Predictor:
         x = torch.cat([self.preprocess(im) for im in images])
         output = self.models.score(x, (method,))[method]
         t = self.thresholds[method]
-        norms, pct = t.normalize(output.scores), t.percentile(output.scores)
+        norms, pct, flagged = t.normalize(output.scores), t.percentile(output.scores), t.decide(output.scores)
         results = []
         for i, image in enumerate(images):
             heat = None if output.maps is None else output.maps[i]
@@ -86,7 +86,7 @@ class Predictor:
                 Prediction(
                     float(output.scores[i]),
                     float(norms[i]),
-                    bool(output.scores[i] >= t.threshold),
+                    bool(flagged[i]),
                     float(pct[i]),
                     heat,
                     overlay,

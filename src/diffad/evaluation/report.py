@@ -24,6 +24,7 @@ from PIL import Image
 
 from diffad.config import Params
 from diffad.data.dataset import PreparedDataset
+from diffad.evaluation.thresholds import calibration_figures
 from diffad.metrics import curves
 from diffad.viz.heatmap import overlay_heatmap, save_png
 from diffad.viz.montage import mistake_montage, select_mistakes
@@ -39,7 +40,11 @@ OVERLAY_MAX_SIDE = 512  # overlays are drawn at the source resolution, capped he
 def write_reports(result: Evaluation, dataset: PreparedDataset, params: Params, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     metrics = {
-        m: {**r["overall"], "ms_per_image": round(result.ms_per_image[m], 3)}
+        m: {
+            **r["overall"],
+            **calibration_figures(result.thresholds[m].operating_point),
+            "ms_per_image": round(result.ms_per_image[m], 3),
+        }
         for m, r in result.metrics.items()
     }
     (out / "metrics.json").write_text(json.dumps(_round(metrics), indent=2))
@@ -73,7 +78,7 @@ def _scores_table(result: Evaluation, dataset: PreparedDataset) -> pd.DataFrame:
         t = result.thresholds[m]
         table[f"{m}_score"] = output.scores
         table[f"{m}_norm"] = np.round(t.normalize(output.scores), 3)
-        table[f"{m}_anomalous"] = output.scores >= t.threshold
+        table[f"{m}_anomalous"] = t.decide(output.scores)
     return table
 
 
