@@ -37,6 +37,7 @@ PAGES = [
     "pages/overview.py",
     "pages/curves.py",
     "pages/heatmaps.py",
+    "pages/operating_point.py",
     "pages/inspect_image.py",
     "pages/data_quality.py",
     "pages/runs.py",
@@ -83,6 +84,12 @@ def test_empty_project_says_run_dvc_repro(open_page, tmp_path: Path, page: str) 
     at = open_page(tmp_path, page)
     _no_exception(at)
     assert any("dvc repro" in w for w in _texts(at, "warning")), _texts(at, "warning")
+
+
+def test_operating_point_of_an_older_bundle_says_rebuild(open_page, fixture_root: Path) -> None:
+    at = open_page(fixture_root, "pages/operating_point.py")  # its bundle.json predates operating points
+    _no_exception(at)
+    assert any("dvc repro" in e and "operating point" in e for e in _texts(at, "error")), _texts(at, "error")
 
 
 def test_runs_page_on_empty_project_says_how_to_start_prefect(open_page, tmp_path: Path) -> None:
