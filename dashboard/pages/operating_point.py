@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -23,6 +24,32 @@ SHOWN_CHANGES = 12  # thumbnails of images that change side
 
 def _rate(part: int, whole: int) -> str:
     return "–" if whole == 0 else f"{part / whole:.1%} ({part}/{whole})"
+
+
+def score_chart(calibration: np.ndarray, scores: pd.DataFrame, method: str, chosen: float) -> alt.LayerChart:
+    """Score histograms of the calibration, good test and defective test images; the threshold as a rule."""
+    frame = pd.concat(
+        [
+            pd.DataFrame({"score": calibration, "images": "calibration (good)"}),
+            pd.DataFrame(
+                {"score": scores[f"{method}_score"], "images": "test " + scores["label"].astype(str)}
+            ),
+        ]
+    )
+    frame = frame[frame["images"] != "test unknown"]
+    bars = (
+        alt.Chart(frame)
+        .mark_bar(opacity=0.55)
+        .encode(
+            x=alt.X("score:Q", bin=alt.Bin(maxbins=40), title=f"{method} score (raw)"),
+            y=alt.Y("count():Q", stack=None, title="images"),
+            color=alt.Color("images:N", title=None),
+        )
+    )
+    rule = (
+        alt.Chart(pd.DataFrame({"score": [chosen]})).mark_rule(size=2, strokeDash=[6, 4]).encode(x="score:Q")
+    )
+    return bars + rule
 
 
 def _describe(t: MethodThresholds) -> str:
@@ -101,6 +128,7 @@ st.caption(
     "will see. Choosing by the test miss rate tunes on the test set, so the test figures of the next run "
     "become optimistic."
 )
+st.altair_chart(score_chart(calibration, scores, method, chosen), width="stretch")
 left, right = st.columns([1, 2])
 left.markdown("**Confusion matrix (labelled test images)**")
 left.table(
