@@ -70,6 +70,8 @@ def fake_bundle(monkeypatch: pytest.MonkeyPatch):
 
     def _install(predictor: type = fake_predict.Predictor) -> None:
         monkeypatch.delitem(sys.modules, "diffad.evaluation.predict", raising=False)
+        # recorded as absent, so the fake leaves sys.modules after the test (later tests load the real one)
+        monkeypatch.setitem(sys.modules, "diffad.evaluation.predict", None)
         fake_predict.install(predictor)
         predictor.loads.clear()
 
