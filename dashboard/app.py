@@ -22,6 +22,12 @@ PAGES = [
     st.Page("pages/overview.py", title="Overview", icon=":material/table_chart:", default=True),
     st.Page("pages/curves.py", title="Curves", icon=":material/show_chart:", url_path="curves"),
     st.Page("pages/heatmaps.py", title="Heatmaps", icon=":material/grid_view:", url_path="heatmaps"),
+    st.Page(
+        "pages/operating_point.py",
+        title="Operating point",
+        icon=":material/tune:",
+        url_path="operating-point",
+    ),
     st.Page("pages/inspect_image.py", title="Inspect an image", icon=":material/upload:", url_path="inspect"),
     st.Page(
         "pages/data_quality.py", title="Data quality", icon=":material/fact_check:", url_path="data-quality"

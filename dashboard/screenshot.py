@@ -44,6 +44,7 @@ PAGES = {
     "overview": ("", '[data-testid="stTable"]'),
     "curves": ("curves", '[data-testid="stVegaLiteChart"]'),
     "heatmaps": ("heatmaps", '[data-testid="stImage"] img'),
+    "operating-point": ("operating-point", '[data-testid="stSlider"], [data-testid="stAlert"]'),
     "inspect": ("inspect", '[data-testid="stFileUploader"], [data-testid="stAlert"]'),
     "data-quality": ("data-quality", '[data-testid="stDataFrame"], [data-testid="stAlert"]'),
     "runs": ("runs", '[data-testid="stAlert"], [data-testid="stDataFrame"]'),

@@ -24,12 +24,15 @@ def histogram_domain(good: np.ndarray, score: float, threshold: float | None) ->
 
 
 def good_histogram(good: np.ndarray, score: float, threshold: float | None) -> alt.LayerChart:
-    """Histogram of the good reference scores, this image's score as a labelled red rule, the
+    """Histogram of the calibration scores, this image's score as a labelled red rule, the
     threshold dashed; the x axis spans all three."""
     domain = histogram_domain(good, score, threshold)
     x_scale = alt.Scale(domain=list(domain), nice=False)
     bars = (
-        alt.Chart(pd.DataFrame({"score": good.astype(float)}), title="Scores of good training images")
+        alt.Chart(
+            pd.DataFrame({"score": good.astype(float)}),
+            title="Scores of the calibration images (good, held out of training)",
+        )
         .mark_bar(opacity=0.7)
         .encode(
             x=alt.X(
@@ -116,9 +119,9 @@ first.metric(
     help=f"normalized to [0, 1000]; 100 is the decision threshold (raw score {score:.5g})",
 )
 second.metric(
-    "Percentile among good training images",
+    "Percentile among calibration images",
     f"{percentile:.1f} %",
-    help="share of the good reference images that score lower",
+    help="share of the calibration images (good images no model was fitted on) that score lower",
 )
 third.metric("Decision", "anomalous" if prediction.anomalous else "normal")
 if prediction.anomalous:
@@ -143,6 +146,6 @@ good = np.asarray(predictor.good_scores(method), dtype=float)
 if good.size:
     st.altair_chart(good_histogram(good, score, threshold_of(predictor, method)), width="stretch")
     st.caption(
-        f"The {good.size} good reference images' {method} scores; red: this image; dashed: the decision "
-        "threshold."
+        f"The {good.size} calibration images' {method} scores (good images held out of training); "
+        "red: this image; dashed: the decision threshold."
     )

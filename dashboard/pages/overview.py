@@ -10,7 +10,17 @@ import streamlit as st
 
 from dashboard import data, history, live, ui
 
-MAIN_METRICS = ["image_auroc", "image_ap", "pixel_auroc", "aupro", "image_f1", "pixel_f1", "ms_per_image"]
+MAIN_METRICS = [
+    "image_auroc",
+    "image_ap",
+    "pixel_auroc",
+    "aupro",
+    "image_f1",
+    "image_false_alarm_rate",
+    "image_miss_rate",
+    "image_f1_oracle",
+    "ms_per_image",
+]
 HEADLINE = ["image_auroc", "pixel_auroc", "aupro"]
 BEST_STYLE = "font-weight: bold; background-color: rgba(33, 195, 84, 0.25)"
 
@@ -53,8 +63,10 @@ css = pd.DataFrame(np.where(best, BEST_STYLE, ""), index=shown.index, columns=sh
 formats = {label: "{:.1f}" if label == data.METRIC_LABELS["ms_per_image"] else "{:.3f}" for label in labels}
 st.table(shown.style.format(formats, na_rep="–").apply(lambda _: css, axis=None), hide_index=True)
 st.caption(
-    "Bold green: the best value in its category (highest; lowest for ms / image). "
-    "F1 at the adaptive (max-F1) threshold; – = not applicable (e.g. no masks, or no heatmap)."
+    "Bold green: the best value in its category (highest; lowest for rates and ms / image). "
+    "F1, false-alarm and miss rate on the test images at the shipped threshold (chosen on the "
+    "calibration images, see Operating point); oracle max F1 picks its threshold on the test labels "
+    "(optimistic, as papers report it); – = not applicable (e.g. no masks, or no heatmap)."
 )
 
 with st.expander("Per defect type"):

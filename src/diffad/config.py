@@ -30,6 +30,9 @@ METHODS = ("msma_gmm", "msma_flow", "ddim", "ensemble", "patchcore", "padim")  #
 DataSource = Literal["synthetic", "mvtec", "folder"]
 Transform = Literal["center-crop-dhariwal", "resize"]
 OnBadInput = Literal["fail", "skip"]
+# false_alarm_rate: target rate on the calibration images; fixed_score: a fixed normalised score;
+# miss_rate: target rate on labelled validation defects (source folder validation/<defect>/)
+ThresholdPolicy = Literal["false_alarm_rate", "fixed_score", "miss_rate"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,8 @@ class ConvertDatasetConfig:
     min_train_images: int = 8  # validation fails below this many train images
     min_test_images: int = 2  # ... and below this many labelled test images
     near_duplicate_rms: float = 0.01  # test within this RMS (0..1 pixels) of a train image = leak; 0 = off
+    calibration_fraction: float = 0.2  # share of train/good set aside, never fitted on (data/split.py)
+    min_calibration_images: int = 20  # at least this many; validation fails below it
 
     def __post_init__(self) -> None:
         for name in ("demo_train_good", "demo_test_good", "demo_test_per_defect"):
@@ -93,6 +98,8 @@ class ConvertDatasetConfig:
         check_range("convert_dataset.min_train_images", self.min_train_images, 1, 1_000_000)
         check_range("convert_dataset.min_test_images", self.min_test_images, 1, 1_000_000)
         check_range("convert_dataset.near_duplicate_rms", self.near_duplicate_rms, 0.0, 1.0)
+        check_range("convert_dataset.calibration_fraction", self.calibration_fraction, 0.0, 0.9)
+        check_range("convert_dataset.min_calibration_images", self.min_calibration_images, 0, 1_000_000)
 
 
 @dataclass(frozen=True)
@@ -289,15 +296,19 @@ class EvaluateConfig:
 
     methods: tuple[str, ...] = METHODS  # subset of METHODS to evaluate
     ddim: DDIMReconstructionConfig = field(default_factory=DDIMReconstructionConfig)
-    reference_images: int = 48  # good training images scored for each method's good statistics
-    manual_threshold_quantile: float = 0.99  # manual threshold = this quantile of the good scores
+    # The operating point, chosen on the calibration images (never on test labels; thresholds.py):
+    threshold_policy: ThresholdPolicy = "false_alarm_rate"
+    target_false_alarm_rate: float = 0.01  # false_alarm_rate: share of calibration images above
+    fixed_score: float = 100.0  # fixed_score: threshold on the 0-1000 scale whose 100 is the target-rate one
+    target_miss_rate: float = 0.05  # miss_rate: share of the labelled validation defects below
     flow_topk: int = 10  # msma_flow image score = mean of the k highest patch NLLs
     max_overlays: int = 400  # heatmap overlays written
     worst_per_method: int = 8  # mistakes in the montage
 
     def __post_init__(self) -> None:
-        check_range("evaluate.manual_threshold_quantile", self.manual_threshold_quantile, 0.5, 1.0)
-        check_range("evaluate.reference_images", self.reference_images, 2, 100_000)
+        check_range("evaluate.target_false_alarm_rate", self.target_false_alarm_rate, 0.0, 0.5)
+        check_range("evaluate.fixed_score", self.fixed_score, 1e-6, 1000.0)
+        check_range("evaluate.target_miss_rate", self.target_miss_rate, 0.0, 0.5)
         check_range("evaluate.flow_topk", self.flow_topk, 1, 1_000_000)
         check_range("evaluate.max_overlays", self.max_overlays, 0, 10_000_000)
         check_range("evaluate.worst_per_method", self.worst_per_method, 0, 10_000)

@@ -110,8 +110,9 @@ def _metrics(method: str) -> dict:
         "aupro": AUPRO[method],
         "image_f1": round(auroc - 0.05, 3),
         "pixel_f1": None if PIXEL_AUROC[method] is None else round(PIXEL_AUROC[method] - 0.4, 3),
-        "image_f1_manual": round(auroc - 0.1, 3),
-        "pixel_f1_manual": None,
+        "image_f1_oracle": round(auroc - 0.01, 3),
+        "image_false_alarm_rate": 0.05,
+        "image_miss_rate": round(1.05 - auroc, 3),
         "ms_per_image": MS_PER_IMAGE[method],
     }
 
@@ -149,6 +150,8 @@ def _validation(reports_validation: Path) -> None:
         std=0.1,
         source_path=lambda f: f["path"],
         source_mode="RGB",
+        mask_pixels=lambda f: (f["label"] == "anomaly") * 40,
+        pixel_sha256=lambda f: "pixels-" + f["path"],  # the copy was re-encoded (lossy): other pixels
     )
     report = validate_manifest(frame, resolution=SIDE, has_masks=True, min_train_images=8, min_test_images=4)
     report.write(reports_validation)

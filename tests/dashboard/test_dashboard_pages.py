@@ -40,6 +40,7 @@ PAGES = [
     "pages/overview.py",
     "pages/curves.py",
     "pages/heatmaps.py",
+    "pages/operating_point.py",
     "pages/inspect_image.py",
     "pages/data_quality.py",
     "pages/runs.py",
@@ -90,6 +91,12 @@ def test_empty_project_says_run_dvc_repro(open_page, tmp_path: Path, page: str) 
     at = open_page(tmp_path, page)
     _no_exception(at)
     assert any("dvc repro" in w for w in _texts(at, "warning")), _texts(at, "warning")
+
+
+def test_operating_point_of_an_older_bundle_says_rebuild(open_page, fixture_root: Path) -> None:
+    at = open_page(fixture_root, "pages/operating_point.py")  # its bundle.json predates operating points
+    _no_exception(at)
+    assert any("dvc repro" in e and "operating point" in e for e in _texts(at, "error")), _texts(at, "error")
 
 
 def test_runs_page_on_empty_project_says_how_to_start_prefect(open_page, tmp_path: Path) -> None:
@@ -247,7 +254,7 @@ def test_inspect_scores_an_upload(open_page, fixture_root: Path, fake_bundle) ->
     _no_exception(at)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Decision"] == "anomalous"
-    assert metrics["Percentile among good training images"] == "100.0 %"
+    assert metrics["Percentile among calibration images"] == "100.0 %"
     assert metrics["Anomaly score"] == f"{100 / fake_predict.THRESHOLD:.0f}"
     assert len(at.image) == 2 and len(at.get("vega_lite_chart")) == 1  # upload + heatmap, histogram
     assert fake_predict.Predictor.loads == [str(fixture_root / "models" / "bundle")]
@@ -260,7 +267,7 @@ def test_inspect_scores_an_upload(open_page, fixture_root: Path, fake_bundle) ->
     at.selectbox[0].select("msma_gmm")
     at.run()
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Decision"] == "normal" and metrics["Percentile among good training images"] == "0.0 %"
+    assert metrics["Decision"] == "normal" and metrics["Percentile among calibration images"] == "0.0 %"
     assert any("image score only" in i for i in _texts(at, "info"))
     assert len(fake_predict.Predictor.loads) == 1  # the bundle is loaded once (cache_resource)
 

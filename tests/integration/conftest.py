@@ -24,6 +24,7 @@ TINY = {
         "demo_test_unknown": 2,
         "min_train_images": 8,
         "min_test_images": 2,
+        "min_calibration_images": 8,  # 24 train/good -> 16 train, 8 calibration
     },
     "train_ddim": {
         "steps": 30,
@@ -37,7 +38,7 @@ TINY = {
     "fit_gmm": {"n_components": 2},
     "train_flow": {"epochs": 2, "batch_size": 8, "positions_per_step": 32, "num_flows": 1, "hidden": 32},
     "fit_baselines": {"input_size": 64},
-    "evaluate": {"reference_images": 8, "max_overlays": 6, "ddim": {"steps": 3}},
+    "evaluate": {"max_overlays": 6, "ddim": {"steps": 3}, "target_false_alarm_rate": 0.125},  # 1 of 8
 }
 
 

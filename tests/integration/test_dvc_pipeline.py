@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 def test_convert_dataset_stage_produces_manifest_and_second_repro_does_nothing(tiny_project):
     dvc(tiny_project, "repro", "convert_dataset")
     manifest = pd.read_csv(tiny_project / "data/prepared/manifest.csv")
-    assert {"train", "test"} == set(manifest["split"])
+    assert {"train", "calibration", "test"} == set(manifest["split"])
     assert (manifest["width"] == 32).all() and (manifest["height"] == 32).all()
     validation = json.loads((tiny_project / "reports/validation/validation.json").read_text())
     assert validation["success"] is True

@@ -21,16 +21,20 @@ from diffad.artifacts.layout import ReportsDir, ValidationDir
 from diffad.errors import ArtifactError
 
 SCHEMA_VERSION = 1
-BUNDLE_FORMAT = 1  # bundle.json "format": bumped when a bundle can no longer be loaded as before
-METRIC_KEYS = (
+BUNDLE_FORMAT = 2  # bundle.json "format", bumped when a bundle can no longer be loaded as before:
+#   2: operating point from the calibration split (1: max-F1 on the test labels)
+METRIC_KEYS = (  # the per-method keys of metrics.json that consumers show, in display order
     "image_auroc",
     "image_ap",
     "pixel_auroc",
     "aupro",
     "image_f1",
+    "image_precision",
+    "image_false_alarm_rate",
+    "image_miss_rate",
     "pixel_f1",
-    "image_f1_manual",
-    "pixel_f1_manual",
+    "image_f1_oracle",
+    "calibration_false_alarm_rate_upper",
     "ms_per_image",
 )
 LISTED_FILES = 10  # offending files per check carried into a run record / the Prefect artifact

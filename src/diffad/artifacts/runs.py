@@ -177,5 +177,7 @@ def read_bundle_manifest(bundle: BundleDir) -> dict[str, Any]:
     meta = read_json(path)
     if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else None
-        raise ArtifactError(f"{path}: bundle format {found!r}, expected {BUNDLE_FORMAT}")
+        raise ArtifactError(
+            f"{path}: bundle format {found!r}, expected {BUNDLE_FORMAT}; rebuild it with `dvc repro`"
+        )
     return meta

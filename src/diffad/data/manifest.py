@@ -19,7 +19,7 @@ from diffad.errors import DataError
 
 MANIFEST_NAME = MANIFEST_FILE
 INFO_NAME = INFO_FILE
-SPLITS = ("train", "test")
+SPLITS = ("train", "calibration", "test", "validation")  # calibration: data/split.py
 LABELS = ("good", "anomaly", "unknown")
 INFO_KEYS = ("category", "source", "resolution", "transform", "has_masks", "counts", "skipped")
 
@@ -29,7 +29,7 @@ class ManifestRow:
     """One prepared image; field order = column order of ``manifest.csv``."""
 
     path: str  # images/<split>/<defect>/<stem>.png, relative to the prepared root
-    split: str  # train | test
+    split: str  # train | calibration | test | validation
     label: str  # good | anomaly | unknown
     defect: str  # good, the defect folder name, or unknown
     mask_path: str  # masks/test/<defect>/<stem>.png, or "" (no mask)

@@ -27,6 +27,7 @@ from diffad.config import ConvertDatasetConfig, DataConfig
 from diffad.data.images import BadInputError, binarize_mask, load_file, pixel_digest, to_rgb
 from diffad.data.manifest import INFO_NAME, MANIFEST_NAME, ManifestRow, write_info, write_manifest
 from diffad.data.sources import BadInputLog, SourceItem, scan_source
+from diffad.data.split import set_aside_calibration
 from diffad.data.synthetic import write_demo
 from diffad.data.transforms import prepare_image, prepare_mask
 from diffad.errors import DataError
@@ -40,7 +41,9 @@ class PrepareReport:
     category: str
     source: str
     has_masks: bool
-    counts: dict[str, int]  # images, train, test, good, anomaly, unknown, masks, skipped
+    counts: dict[
+        str, int
+    ]  # images, train, calibration, test, validation, good, anomaly, unknown, masks, skipped
     by_folder: dict[str, int]  # "<split>/<defect>" -> images
     skipped: list[dict[str, str]] = field(default_factory=list)  # {"path", "reason"}
 
@@ -48,8 +51,10 @@ class PrepareReport:
         c = self.counts
         text = (
             f"prepared {c['images']} images of {self.category!r} ({self.source}) in {self.out_dir}: "
-            f"train {c['train']}, test {c['test']} (good {c['good'] - c['train']}, anomaly {c['anomaly']}, "
-            f"unknown {c['unknown']}), {c['masks']} masks, {c['skipped']} skipped"
+            f"train {c['train']}, calibration {c['calibration']} (held out from train/good), "
+            f"test {c['test']} (good {c['good'] - c['train'] - c['calibration']}, "
+            f"anomaly {c['anomaly'] - c['validation']}, unknown {c['unknown']}), "
+            f"validation defects {c['validation']}, {c['masks']} masks, {c['skipped']} skipped"
         )
         return text + "".join(f"\n  skipped {s['path']}: {s['reason']}" for s in self.skipped)
 
@@ -76,11 +81,15 @@ def prepare_dataset(
         with tempfile.TemporaryDirectory(prefix=f"diffad-demo-{data.category}-") as tmp:
             write_demo(data.category, convert, seed, Path(tmp))
             shown = f"<demo {data.category}>"
-            return _import(Path(tmp), data, out_dir, with_masks=True, shown_root=shown, check=check)
+            return _import(
+                Path(tmp), data, convert, seed, out_dir, with_masks=True, shown_root=shown, check=check
+            )
     root = Path(data.path)
     _check_separate(root, out_dir)
     with_masks = data.source == "mvtec"
-    return _import(root, data, out_dir, with_masks=with_masks, shown_root=str(root), check=check)
+    return _import(
+        root, data, convert, seed, out_dir, with_masks=with_masks, shown_root=str(root), check=check
+    )
 
 
 def _check_separate(root: Path, out_dir: Path) -> None:
@@ -91,25 +100,36 @@ def _check_separate(root: Path, out_dir: Path) -> None:
 
 
 def _import(
-    root: Path, data: DataConfig, out_dir: Path, with_masks: bool, shown_root: str, check: StagedCheck | None
+    root: Path,
+    data: DataConfig,
+    convert: ConvertDatasetConfig,
+    seed: int,
+    out_dir: Path,
+    with_masks: bool,
+    shown_root: str,
+    check: StagedCheck | None,
 ) -> PrepareReport:
     log = BadInputLog(policy=data.on_bad_input, root=root)
     items = scan_source(root, with_masks, log, allow_external_links=data.allow_external_links)
+    items = set_aside_calibration(items, convert, seed)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         rows = [row for item in items if (row := _convert(item, root, work, data, log)) is not None]
         by_folder = Counter(f"{row.split}/{row.defect}" for row in rows)
-        if not by_folder["train/good"]:
+        if not by_folder["train/good"] + by_folder["calibration/good"]:
             raise DataError(f"{root / 'train' / 'good'}: no usable good training images")
         if not any(row.split == "test" for row in rows):
             raise DataError(f"{root / 'test'}: no usable test images")
         write_manifest(rows, work / MANIFEST_NAME)
         labels = Counter(row.label for row in rows)
+        splits = Counter(row.split for row in rows)
         counts = {
             "images": len(rows),
-            "train": by_folder["train/good"],
-            "test": len(rows) - by_folder["train/good"],
+            "train": splits["train"],
+            "calibration": splits["calibration"],
+            "test": splits["test"],
+            "validation": splits["validation"],
             "good": labels["good"],
             "anomaly": labels["anomaly"],
             "unknown": labels["unknown"],

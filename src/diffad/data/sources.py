@@ -6,6 +6,7 @@ Layout (``root`` = one category)::
     test/good/*                           good test images, no masks
     test/<defect>/*                       defective test images (any folder name)
     test/unknown/*                        unlabelled images to score
+    validation/<defect>/*                 optional labelled defects for the miss-rate threshold policy
     ground_truth/<defect>/<stem>_mask.png masks (``<stem>.png`` is accepted too); mvtec only
 
 Symbolic links that lead out of ``root`` are reported (a dataset should not silently pull files
@@ -34,7 +35,7 @@ MASK_SUFFIX = "_mask"
 class SourceItem:
     """One source image and where it goes."""
 
-    split: str  # train | test
+    split: str  # train | test | validation (calibration is set aside later, data/split.py)
     label: str  # good | anomaly | unknown
     defect: str  # good, defect folder name, or unknown
     stem: str  # output file stem
@@ -108,6 +109,14 @@ def scan_source(
             if mask is not None:
                 matched.add(mask)
             items.append(_item("test", defect, path, mask))
+
+    validation = root / "validation"
+    if validation.is_dir():  # labelled defects for the miss-rate policy: scored, never fitted on
+        for folder in _entries(validation):
+            if not folder.is_dir() or folder.name in (GOOD, UNKNOWN):
+                log.report(folder, "validation/ may only hold defect folders (validation/<defect>/)")
+                continue
+            items += [_item("validation", folder.name, path) for path in _images(folder, log)]
 
     if with_masks and ground_truth.is_dir():
         for folder in _entries(ground_truth):

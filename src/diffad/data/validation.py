@@ -4,7 +4,8 @@ GX Core 1.x runs in an ephemeral context (nothing written, no analytics, no netw
 manifest plus two derived columns:
 
 * ``_row`` -- the row's ``path`` (or ``row <i>``), used to name offending rows;
-* ``_same_as_train`` -- for a test row, the train row with the same source ``sha256`` (leakage);
+* ``_same_as_train`` -- for a test, calibration or validation row, the train row with the same
+  source ``sha256`` (leakage: the models were fitted on it);
 * ``_same_pixels_as_train`` -- ... with the same decoded pixels (``pixel_sha256``): a re-saved copy;
 * ``_near_train`` -- ... within the near-duplicate distance (:mod:`diffad.data.duplicates`):
   a re-encoded copy; computed from the prepared images by :func:`validate_prepared`;
@@ -144,6 +145,7 @@ def validate_prepared(
         min_train_images=convert.min_train_images,
         min_test_images=convert.min_test_images,
         near_duplicates=near_train_duplicates(out_dir, manifest, convert.near_duplicate_rms),
+        min_calibration_images=convert.min_calibration_images,
         name=str(Path(shown_as or out_dir) / MANIFEST_NAME),
     )
 
@@ -156,6 +158,7 @@ def validate_manifest(
     min_train_images: int,
     min_test_images: int,
     near_duplicates: dict[str, str] | None = None,
+    min_calibration_images: int = 0,
     name: str = MANIFEST_NAME,
 ) -> ValidationReport:
     """Run the suite on a manifest DataFrame (as read by ``read_manifest(strict=False)``).
@@ -184,7 +187,7 @@ def validate_manifest(
         ),
         (
             "train_test_leak",
-            "no test image is a copy of a train image (same sha256: train/test leakage)",
+            "no test, calibration or validation image is a copy of a train image (same sha256: leakage)",
             E.ExpectColumnValuesToBeNull(column=SAME_AS_TRAIN),
         ),
         (
@@ -249,6 +252,15 @@ def validate_manifest(
             E.ExpectTableRowCountToBeBetween(min_value=min_train_images, row_condition=is_train),
         ),
         (
+            "calibration_images",
+            f"at least {min_calibration_images} calibration images (held out from train/good for the "
+            "thresholds; too few: add good training images, or lower convert_dataset.min_calibration_images"
+            " or convert_dataset.min_train_images)",
+            E.ExpectTableRowCountToBeBetween(
+                min_value=min_calibration_images, row_condition=Column("split") == "calibration"
+            ),
+        ),
+        (
             "test_images",
             f"at least {min_test_images} labelled test images",
             E.ExpectTableRowCountToBeBetween(min_value=min_test_images, row_condition=labelled_test),
@@ -263,9 +275,10 @@ def validate_manifest(
         checks.append(
             (
                 "mask_for_defects",
-                "every labelled defect image has a mask (the source has masks)",
+                "every labelled defect test image has a mask (the source has masks)",
                 E.ExpectColumnValuesToNotBeNull(
-                    column="mask_path", row_condition=Column("label") == "anomaly"
+                    column="mask_path",
+                    row_condition=(Column("label") == "anomaly") & (Column("split") == "test"),
                 ),
             )
         )
@@ -340,7 +353,7 @@ def _train_match(frame: pd.DataFrame, column: str) -> pd.Series:
         train = frame[frame["split"] == "train"]
         first_train = dict(zip(train[column][::-1], train[ROW][::-1], strict=True))
         same = [
-            first_train.get(h) if s == "test" else None
+            first_train.get(h) if s != "train" else None
             for s, h in zip(frame["split"], frame[column], strict=True)
         ]
     return pd.Series(same, index=frame.index, dtype=object)

@@ -1,8 +1,10 @@
 """The model bundle: everything `diffad predict` and the dashboard need, in one folder.
 
     bundle.json               format version, category, resolution, transform, the parameters,
-                              per-method thresholds / normalisation / display range / good scores,
-                              and the ensemble's standardisation statistics
+                              per-method operating point (threshold, the policy that chose it and
+                              its parameters, calibration support), normalisation, display range,
+                              calibration scores and their statistics (thresholds.py), and the
+                              ensemble's standardisation statistics (from the calibration images)
     denoiser.safetensors, gmm.json, flow.safetensors, patchcore.safetensors, padim.safetensors
 
 Pre- and post-processing (transform, resolution, thresholds) live in the bundle, so predictions
@@ -26,6 +28,11 @@ from diffad.evaluation.models import MODEL_FILES, Models
 from diffad.evaluation.thresholds import MethodThresholds
 
 
+def thresholds_json(thresholds: dict[str, MethodThresholds]) -> dict[str, dict]:
+    """The bundle's ``thresholds`` object: method -> :meth:`MethodThresholds.to_dict`."""
+    return {m: t.to_dict() for m, t in thresholds.items()}
+
+
 def write_bundle(
     bundle_dir: Path,
     models: Models,
@@ -46,7 +53,7 @@ def write_bundle(
         "has_masks": bool(info.get("has_masks", False)),
         "methods": list(thresholds),
         "params": params.to_dict(),
-        "thresholds": {m: t.to_dict() for m, t in thresholds.items()},
+        "thresholds": thresholds_json(thresholds),
         "standardizers": {m: s.to_dict() for m, s in standardizers.items()},
     }
     write_bundle_manifest(BundleDir(tmp), meta)
@@ -65,7 +72,7 @@ def load_bundle(bundle_dir: Path, device: torch.device) -> tuple[Models, dict, d
         # from before threads became a fixed count carry `threads: 0`, which params.yaml refuses.
         model_params = {k: v for k, v in meta["params"].items() if k != "runtime"}
         params = params_from_dict(model_params, source=str(meta_path))
-        thresholds = {m: MethodThresholds(**t) for m, t in meta["thresholds"].items()}
+        thresholds = {m: MethodThresholds.from_dict(t) for m, t in meta["thresholds"].items()}
         standardizers = {m: Standardizer(**s) for m, s in meta["standardizers"].items()}
     except (KeyError, TypeError) as exc:
         raise ArtifactError(f"{meta_path}: malformed bundle metadata ({exc})") from None

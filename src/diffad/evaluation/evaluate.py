@@ -1,10 +1,13 @@
 """Evaluate every method on the prepared test images and write the reports and the model bundle.
 
 Recipe:
-    1. score a seeded subset of good *training* images (the reference) and every test image
-       with each method (MSMA from the score cache, the rest from the images);
-    2. per method: good statistics (ensemble standardisation), thresholds, normalisation;
-    3. metrics over the labelled test images (``unknown`` images are scored, not measured);
+    1. score the calibration images (good, held out of training: data/split.py), the labelled
+       validation defects when the miss-rate policy needs them, and every test image with each
+       method (MSMA from the score cache, the rest from the images);
+    2. per method, from the calibration images only: good statistics (ensemble standardisation),
+       the operating point (thresholds.py), normalisation; no test label reaches the bundle;
+    3. metrics over the labelled test images at that operating point (``unknown`` images are
+       scored, not measured), the test-label max-F1 kept apart as the oracle column;
     4. reports (metrics, per defect, scores, curves, heatmaps, mistakes) and the bundle.
 """
 
@@ -22,6 +25,8 @@ from diffad.artifacts.layout import ReportsDir
 from diffad.artifacts.records import ReportSummary, write_summary
 from diffad.config import Params
 from diffad.data.dataset import PreparedDataset
+from diffad.data.split import CALIBRATION
+from diffad.errors import DataError
 from diffad.evaluation.bundle import write_bundle
 from diffad.evaluation.methods import (
     ENSEMBLE_PARTS,
@@ -60,9 +65,15 @@ def evaluate(
     """Score, threshold and measure; ``norms`` = the cached (N, L), (N, L, h, w) score norms."""
     cfg = params.evaluate
     manifest = dataset.manifest
-    train = np.flatnonzero(((manifest["split"] == "train") & (manifest["label"] == "good")).to_numpy())
-    rng = np.random.default_rng(params.seed)
-    reference = np.sort(rng.permutation(train)[: cfg.reference_images])
+    calibration = np.flatnonzero((manifest["split"] == CALIBRATION).to_numpy())
+    if calibration.size == 0:
+        raise DataError(
+            f"{dataset.root}: no calibration images in the manifest; rerun convert_dataset "
+            "(convert_dataset.calibration_fraction / min_calibration_images set them aside)"
+        )
+    validation = np.flatnonzero(
+        ((manifest["split"] == "validation") & (manifest["label"] == "anomaly")).to_numpy()
+    )
     test_rows = np.flatnonzero((manifest["split"] == "test").to_numpy())
     labels = manifest["label"].iloc[test_rows].map({"good": 0, "anomaly": 1, "unknown": -1}).to_numpy()
     methods = tuple(cfg.methods)
@@ -89,8 +100,9 @@ def evaluate(
         for m in dict.fromkeys(methods + (ENSEMBLE_PARTS if "ensemble" in methods else ()))
         if m != "ensemble"
     )
-    log.info("scoring %d reference and %d test images with %s", len(reference), len(test_rows), scored)
-    ref_out = score(reference, {})
+    log.info("scoring %d calibration and %d test images with %s", len(calibration), len(test_rows), scored)
+    ref_out = score(calibration, {})
+    val_out = score(validation, {}) if cfg.threshold_policy == "miss_rate" and validation.size else {}
     timings: dict[str, float] = {}
     test_out = score(test_rows, timings)
     ms_per_image = {m: 1000 * timings[m] / len(test_rows) for m in scored}
@@ -102,8 +114,8 @@ def evaluate(
     standardizers = {m: Standardizer.fit(ref_out[m]) for m in ENSEMBLE_PARTS if m in ref_out}
     models.standardizers = standardizers
     if "ensemble" in methods:
-        ref_out["ensemble"] = ensemble_output(ref_out, standardizers)
-        test_out["ensemble"] = ensemble_output(test_out, standardizers)
+        for outputs in (ref_out, test_out, val_out) if val_out else (ref_out, test_out):
+            outputs["ensemble"] = ensemble_output(outputs, standardizers)
         ms_per_image["ensemble"] = sum(ms_per_image[m] for m in ENSEMBLE_PARTS)
 
     labelled = labels >= 0
@@ -112,18 +124,19 @@ def evaluate(
     thresholds, metrics = {}, {}
     for m in methods:
         lab_out = test_out[m].subset(np.flatnonzero(labelled))
-        thresholds[m] = fit_thresholds(
-            ref_out[m], lab_out, labels[labelled], masks, cfg.manual_threshold_quantile
-        )
+        thresholds[m] = fit_thresholds(ref_out[m], cfg, val_out.get(m))  # no test input at all
         metrics[m] = method_metrics(
             labels[labelled],
             lab_out.scores,
             masks,
             lab_out.maps,
             defects,
-            thresholds[m].manual_threshold,
-            pixel_manual_threshold=thresholds[m].pixel_manual_threshold,
+            thresholds[m].threshold,
+            pixel_threshold=thresholds[m].pixel_threshold,
         )
+        point = thresholds[m].operating_point
+        if point.note:
+            log.warning("%s: %s", m, point.note)
     return Evaluation(
         test_rows,
         labels,

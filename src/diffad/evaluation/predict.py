@@ -47,7 +47,7 @@ class Prediction:
     score: float  # raw score, larger = more anomalous
     norm_score: float  # [0, 1000], decision threshold at 100
     anomalous: bool
-    percentile: float  # share (0-100) of good reference images scoring lower
+    percentile: float  # share (0-100) of the calibration (held-out good) images scoring lower
     heatmap: np.ndarray | None  # (H, W) float32 at the model resolution
     overlay: np.ndarray | None  # (H', W', 3) uint8 at the input image's resolution (capped)
 
@@ -118,7 +118,7 @@ class Predictor:
         self._check(method)
         output = self.models.score(torch.cat([p.x for p in inputs]), (method,))[method]
         t = self.thresholds[method]
-        norms, pct = t.normalize(output.scores), t.percentile(output.scores)
+        norms, pct, flagged = t.normalize(output.scores), t.percentile(output.scores), t.decide(output.scores)
         results = []
         for i, prepared in enumerate(inputs):
             heat = None if output.maps is None else output.maps[i]
@@ -132,7 +132,7 @@ class Predictor:
                 Prediction(
                     float(output.scores[i]),
                     float(norms[i]),
-                    bool(output.scores[i] >= t.threshold),
+                    bool(flagged[i]),
                     float(pct[i]),
                     heat,
                     overlay,

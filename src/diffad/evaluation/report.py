@@ -19,6 +19,7 @@ from diffad.artifacts.layout import ReportsDir, display_path
 from diffad.artifacts.records import write_metrics, write_per_defect
 from diffad.config import Params
 from diffad.data.dataset import PreparedDataset
+from diffad.evaluation.thresholds import calibration_figures
 from diffad.metrics import curves
 from diffad.viz.heatmap import overlay_heatmap, save_png
 from diffad.viz.montage import mistake_montage, select_mistakes
@@ -35,7 +36,11 @@ def write_reports(result: Evaluation, dataset: PreparedDataset, params: Params, 
     reports = ReportsDir(Path(out))
     reports.root.mkdir(parents=True, exist_ok=True)
     metrics = {
-        m: {**r["overall"], "ms_per_image": round(result.ms_per_image[m], 3)}
+        m: {
+            **r["overall"],
+            **calibration_figures(result.thresholds[m].operating_point),
+            "ms_per_image": round(result.ms_per_image[m], 3),
+        }
         for m, r in result.metrics.items()
     }
     write_metrics(reports.metrics, metrics)
@@ -60,7 +65,7 @@ def _scores_table(result: Evaluation, dataset: PreparedDataset) -> pd.DataFrame:
         t = result.thresholds[m]
         table[f"{m}_score"] = output.scores
         table[f"{m}_norm"] = np.round(t.normalize(output.scores), 3)
-        table[f"{m}_anomalous"] = output.scores >= t.threshold
+        table[f"{m}_anomalous"] = t.decide(output.scores)
     return table
 
 

@@ -1,73 +1,216 @@
-"""Decision thresholds, score normalisation and display ranges of one method.
+"""The operating point of one method, chosen without test labels, and the statistics it rests on.
 
-Saved in the bundle so that `predict` decides exactly as `evaluate` reported:
-    threshold         adaptive: the image score maximising F1 on the labelled test images
-                      (falls back to the manual one when the test set has no anomalies)
-    manual_threshold  the `manual_threshold_quantile` of the good reference images' scores
-    normalizer        score -> [0, 1000] with the decision threshold at 100
-    map range         heatmap colour scale: [median good pixel, 2 x pixel threshold - median],
-                      so the pixel decision threshold sits at the middle of the colormap
+Every number here comes from the **calibration images** (good images held out of training,
+data/split.py) or, for the ``miss_rate`` policy, from user-supplied labelled **validation defects**;
+the test images never enter (:func:`fit_thresholds` does not take them), so the reports measure the
+shipped threshold honestly and no test label can move it.
+
+Notation: c_(1) <= ... <= c_(n) the calibration scores, r the target false-alarm rate,
+k = floor(r n), an image is flagged when ``score >= tau``.
+
+    false_alarm_rate  tau = the smallest calibration score with #{c >= tau} <= k (above every
+                      calibration score when k = 0). On fresh good images the expected false-alarm
+                      rate is <= k / (n + 1) <= r (the order statistic's exchangeability bound).
+    fixed_score       tau = the raw score whose normalised score is ``fixed_score`` on the reference
+                      scale (0-1000, 100 = the false_alarm_rate threshold): stable across retraining
+    miss_rate         tau = the largest threshold with #{d < tau} <= floor(m n_d) on the validation
+                      defect scores d (target miss rate m)
+
+Uncertainty: with x calibration alarms out of n, the false-alarm rate on new good images is below
+the one-sided Clopper-Pearson bound ``Beta(CONFIDENCE; x + 1, n - x)`` with probability CONFIDENCE.
+With x = 0 it is 1 - (1 - CONFIDENCE)^(1/n): 299 images are needed to back r = 0.01 at 95 %.
+
+Saved in the bundle (one JSON object per method, :meth:`MethodThresholds.to_dict`), so that
+`predict`, the dashboard and the reports decide with :meth:`MethodThresholds.decide` alone.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from diffad.config import EvaluateConfig
+from diffad.errors import DataError
 from diffad.evaluation.methods import MethodOutput
-from diffad.metrics import best_f1
 from diffad.metrics.normalize import ScoreNormalizer
+
+CONFIDENCE = 0.95  # of the stated upper bound on the false-alarm rate
+
+
+def false_alarm_threshold(good: np.ndarray, rate: float) -> float:
+    """The lowest threshold flagging at most ``floor(rate * n)`` of the good scores ``good`` (n,)."""
+    good = np.sort(np.asarray(good, np.float64).ravel())
+    allowed = math.floor(rate * good.size + 1e-9)
+    values = np.unique(good)
+    flagged = good.size - np.searchsorted(good, values, side="left")  # #{c >= v} per distinct v
+    ok = np.flatnonzero(flagged <= allowed)
+    return float(values[ok[0]]) if ok.size else float(np.nextafter(good[-1], np.inf))
+
+
+def miss_rate_threshold(defects: np.ndarray, rate: float) -> float:
+    """The highest threshold missing (score below it) at most ``floor(rate * n)`` of ``defects``."""
+    defects = np.sort(np.asarray(defects, np.float64).ravel())
+    return float(defects[math.floor(rate * defects.size + 1e-9)]) if defects.size else math.nan
+
+
+def false_alarm_upper_bound(alarms: int, n: int, confidence: float = CONFIDENCE) -> float:
+    """One-sided Clopper-Pearson upper bound on a rate seen as ``alarms`` out of ``n``."""
+    from scipy.stats import beta
+
+    return 1.0 if alarms >= n else float(beta.ppf(confidence, alarms + 1, n - alarms))
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """How the shipped threshold was chosen, and how many calibration images back it."""
+
+    policy: str  # false_alarm_rate | fixed_score | miss_rate (evaluate.threshold_policy)
+    parameters: dict[str, float]  # the policy's parameters, as in params.yaml
+    threshold: float  # raw score; flagged when score >= threshold
+    calibration_images: int
+    calibration_alarms: int  # calibration images at or above the threshold
+    false_alarm_rate: float  # calibration_alarms / calibration_images
+    false_alarm_rate_upper: float  # one-sided Clopper-Pearson bound at ``confidence``
+    confidence: float
+    validation_defects: int  # labelled validation defects used (miss_rate policy), else 0
+    note: str  # why the figure is weak, when it is ("" otherwise)
+
+
+def calibration_figures(point: OperatingPoint) -> dict[str, float | int]:
+    """The operating point's calibration support as flat metrics (reports/metrics.json)."""
+    return {
+        "calibration_images": point.calibration_images,
+        "calibration_false_alarm_rate": point.false_alarm_rate,
+        "calibration_false_alarm_rate_upper": point.false_alarm_rate_upper,
+    }
+
+
+def choose_operating_point(
+    calibration: np.ndarray, cfg: EvaluateConfig, validation_defects: np.ndarray | None = None
+) -> tuple[OperatingPoint, ScoreNormalizer]:
+    """The threshold of ``cfg.threshold_policy`` on calibration scores (n,), and the reference
+    scale (100 = the target-false-alarm-rate threshold) that ``fixed_score`` is expressed in."""
+    calibration = np.asarray(calibration, np.float64)
+    n = calibration.size
+    if n == 0:
+        raise DataError(
+            "no calibration images to choose a threshold on: rerun convert_dataset with "
+            "convert_dataset.calibration_fraction > 0 (or min_calibration_images > 0)"
+        )
+    rate = cfg.target_false_alarm_rate
+    reference = _scale(calibration, false_alarm_threshold(calibration, rate))
+    used = 0
+    if cfg.threshold_policy == "false_alarm_rate":
+        threshold, parameters = reference.threshold, {"target_false_alarm_rate": rate}
+    elif cfg.threshold_policy == "fixed_score":
+        threshold = float(reference.invert(np.array([cfg.fixed_score]))[0])
+        parameters = {"fixed_score": cfg.fixed_score, "target_false_alarm_rate": rate}
+    else:
+        if validation_defects is None or np.size(validation_defects) == 0:
+            raise DataError(
+                "evaluate.threshold_policy=miss_rate needs labelled validation defects: put defect "
+                "images under <data.path>/validation/<defect>/ and rerun convert_dataset"
+            )
+        used = int(np.size(validation_defects))
+        threshold = miss_rate_threshold(validation_defects, cfg.target_miss_rate)
+        parameters = {"target_miss_rate": cfg.target_miss_rate}
+    alarms = int(np.count_nonzero(calibration >= threshold))
+    note = ""
+    if cfg.threshold_policy == "false_alarm_rate" and math.floor(rate * n + 1e-9) == 0 and rate > 0:
+        note = (
+            f"{n} calibration images cannot resolve a {rate:g} false-alarm rate (needs >= "
+            f"{math.ceil(1 / rate)}): the threshold sits above every calibration score"
+        )
+    point = OperatingPoint(
+        policy=cfg.threshold_policy,
+        parameters=parameters,
+        threshold=threshold,
+        calibration_images=n,
+        calibration_alarms=alarms,
+        false_alarm_rate=alarms / n,
+        false_alarm_rate_upper=false_alarm_upper_bound(alarms, n),
+        confidence=CONFIDENCE,
+        validation_defects=used,
+        note=note,
+    )
+    return point, reference
+
+
+def _scale(good: np.ndarray, threshold: float) -> ScoreNormalizer:
+    """0-1000 normalisation of ``threshold`` to 100, its floor from the good scores (metrics/normalize)."""
+    low = 0.0 if good.min() >= 0 else float(good.min())
+    if threshold <= low:  # a threshold at or below the good floor (miss_rate): keep the scale usable
+        low = threshold - max(abs(threshold), 1.0) * 1e-6
+    return ScoreNormalizer(threshold=float(threshold), low=low)
 
 
 @dataclass(frozen=True)
 class MethodThresholds:
-    threshold: float
-    manual_threshold: float
-    pixel_threshold: float | None
-    pixel_manual_threshold: float | None
-    normalizer: dict[str, float]
-    map_vmin: float | None
+    """Everything one method decides and displays with; the bundle's JSON for that method."""
+
+    threshold: float  # raw decision threshold (= operating_point.threshold)
+    operating_point: OperatingPoint
+    pixel_threshold: float | None  # map value flagged on target_false_alarm_rate of calibration pixels
+    normalizer: dict[str, float]  # score -> [0, 1000] with the decision threshold at 100
+    reference_normalizer: dict[str, float]  # the fixed_score scale: 100 = target-rate threshold
+    map_vmin: float | None  # heatmap colours: [median calibration pixel, 2 x pixel threshold - median]
     map_vmax: float | None
-    good_scores: list[float]  # reference good images, for percentiles
+    good_scores: list[float]  # calibration scores, sorted: percentiles and the histogram
+    good_stats: dict[str, float]  # n, mean, std, min, median, max of good_scores
+
+    def decide(self, scores: np.ndarray) -> np.ndarray:
+        """Boolean (N,): anomalous when ``score >= threshold``; the one decision rule."""
+        return np.asarray(scores, np.float64) >= self.threshold
 
     def normalize(self, scores: np.ndarray) -> np.ndarray:
         return ScoreNormalizer.from_dict(self.normalizer)(np.asarray(scores, np.float64))
 
     def percentile(self, scores: np.ndarray) -> np.ndarray:
-        """Share (0-100) of the good reference images that score lower."""
-        good = np.sort(np.asarray(self.good_scores))
+        """Share (0-100) of the calibration images that score lower."""
+        good = np.asarray(self.good_scores)
         return 100.0 * np.searchsorted(good, np.asarray(scores), side="left") / max(len(good), 1)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> MethodThresholds:
+        """Rebuild from :meth:`to_dict` output (raises TypeError/KeyError when malformed)."""
+        return cls(**{**d, "operating_point": OperatingPoint(**d["operating_point"])})
+
 
 def fit_thresholds(
-    reference: MethodOutput, test: MethodOutput, labels: np.ndarray, masks: np.ndarray | None, quantile: float
+    calibration: MethodOutput, cfg: EvaluateConfig, validation_defects: MethodOutput | None = None
 ) -> MethodThresholds:
-    """Thresholds from good reference outputs and the labelled test outputs (labels 0/1)."""
-    manual = float(np.quantile(reference.scores, quantile))
-    threshold = float(best_f1(labels, test.scores)[1]) if labels.any() and not labels.all() else manual
-    low = min(float(reference.scores.min()), float(test.scores.min()))
-    if threshold <= low:  # a degenerate adaptive threshold: keep the scale usable
-        threshold = manual if manual > low else low + 1e-6
-    pixel = pixel_manual = vmin = vmax = None
-    if reference.maps is not None:
-        good_pixels = reference.maps.ravel()
-        pixel_manual = float(np.quantile(good_pixels, quantile))
-        pixel = pixel_manual
-        if masks is not None and masks.any():
-            pixel = float(best_f1(masks.ravel().astype(np.int64), test.maps.ravel())[1])
+    """Operating point, normalisation and display range from calibration outputs (and, for the
+    ``miss_rate`` policy, the validation defects' outputs); no test image is an input."""
+    point, reference = choose_operating_point(
+        calibration.scores, cfg, None if validation_defects is None else validation_defects.scores
+    )
+    pixel = vmin = vmax = None
+    if calibration.maps is not None:
+        good_pixels = calibration.maps.ravel()
+        pixel = false_alarm_threshold(good_pixels, cfg.target_false_alarm_rate)
         vmin = float(np.median(good_pixels))
         vmax = max(2 * pixel - vmin, vmin + 1e-6)
+    good = np.sort(np.asarray(calibration.scores, np.float64))
     return MethodThresholds(
-        threshold=threshold,
-        manual_threshold=manual,
+        threshold=point.threshold,
+        operating_point=point,
         pixel_threshold=pixel,
-        pixel_manual_threshold=pixel_manual,
-        normalizer=ScoreNormalizer(threshold=threshold, low=low).to_dict(),
+        normalizer=_scale(good, point.threshold).to_dict(),
+        reference_normalizer=reference.to_dict(),
         map_vmin=vmin,
         map_vmax=vmax,
-        good_scores=[float(s) for s in reference.scores],
+        good_scores=[float(s) for s in good],
+        good_stats={
+            "n": int(good.size),
+            "mean": float(good.mean()),
+            "std": float(good.std()),
+            "min": float(good[0]),
+            "median": float(np.median(good)),
+            "max": float(good[-1]),
+        },
     )

@@ -1,11 +1,14 @@
 """Every metric of one method, overall and per defect type, plus thinned curves for plots.
 
 Keys of a metric block (None where not applicable):
-    image_auroc, image_ap         ranking of image scores
-    pixel_auroc, aupro            ranking of map pixels; AUPRO up to FPR ``fpr_limit``
-    image_f1, pixel_f1            F1 at the adaptive (F1-maximising) threshold
-    image_threshold, pixel_threshold   those adaptive thresholds (raw score units)
-    image_f1_manual, pixel_f1_manual   F1 at the manual threshold(s) given by the caller
+    image_auroc, image_ap, pixel_auroc, aupro   threshold-free: rankings of image scores / map pixels
+                                  (AUPRO up to FPR ``fpr_limit``)
+    image_f1, image_precision, image_false_alarm_rate, image_miss_rate, pixel_f1
+                                  at the shipped operating point (the thresholds the caller gives)
+    image_threshold, pixel_threshold   those thresholds (raw score units)
+    image_f1_oracle, pixel_f1_oracle   the best F1 over all thresholds, chosen on these very labels:
+                                  optimistic, for comparison with papers only
+    image_threshold_oracle        the threshold of image_f1_oracle
 Pixel metrics are None when there are no masks or maps, or when the images in question have no
 defect pixel; the reason is added to ``notes``. ``unknown`` images must be left out by the caller.
 """
@@ -31,36 +34,54 @@ METRIC_KEYS = (
     "pixel_auroc",
     "aupro",
     "image_f1",
+    "image_precision",
+    "image_false_alarm_rate",
+    "image_miss_rate",
     "pixel_f1",
-    "image_f1_manual",
-    "pixel_f1_manual",
     "image_threshold",
     "pixel_threshold",
+    "image_f1_oracle",
+    "pixel_f1_oracle",
+    "image_threshold_oracle",
 )
 
 
-def _image_block(labels: np.ndarray, scores: np.ndarray, manual: float | None) -> dict[str, float | None]:
-    f1, threshold = best_f1(labels, scores)
+def operating_point_rates(labels: np.ndarray, flagged: np.ndarray) -> dict[str, float | None]:
+    """Precision, false-alarm rate (good flagged) and miss rate (anomalies not flagged) of decisions."""
+    labels, flagged = np.asarray(labels).astype(bool), np.asarray(flagged).astype(bool)
+    tp, fp = np.count_nonzero(flagged & labels), np.count_nonzero(flagged & ~labels)
+    good, bad = np.count_nonzero(~labels), np.count_nonzero(labels)
     return {
-        "image_auroc": auroc(labels, scores),
-        "image_ap": average_precision(labels, scores),
-        "image_f1": f1,
-        "image_threshold": threshold,
-        "image_f1_manual": None if manual is None else f1_at(labels, scores, manual),
+        "image_precision": tp / (tp + fp) if tp + fp else None,
+        "image_false_alarm_rate": fp / good if good else None,
+        "image_miss_rate": (bad - tp) / bad if bad else None,
     }
 
 
+def _image_block(labels: np.ndarray, scores: np.ndarray, threshold: float | None) -> dict[str, float | None]:
+    oracle_f1, oracle_threshold = best_f1(labels, scores)
+    block = {
+        "image_auroc": auroc(labels, scores),
+        "image_ap": average_precision(labels, scores),
+        "image_f1_oracle": oracle_f1,
+        "image_threshold_oracle": oracle_threshold,
+    }
+    if threshold is not None:
+        block.update(operating_point_rates(labels, scores >= threshold))
+        block.update(image_f1=f1_at(labels, scores, threshold), image_threshold=threshold)
+    return block
+
+
 def _pixel_block(
-    masks: np.ndarray, maps: np.ndarray, manual: float | None, fpr_limit: float
+    masks: np.ndarray, maps: np.ndarray, threshold: float | None, fpr_limit: float
 ) -> dict[str, float | None]:
     pixel_labels, pixel_scores = flatten_pixels(masks, maps)
-    f1, threshold = best_f1(pixel_labels, pixel_scores)
     return {
         "pixel_auroc": auroc(pixel_labels, pixel_scores),
         "aupro": aupro(masks, maps, fpr_limit=fpr_limit),
-        "pixel_f1": f1,
+        "pixel_f1_oracle": best_f1(pixel_labels, pixel_scores)[0],
+        "pixel_f1": None if threshold is None else f1_at(pixel_labels, pixel_scores, threshold),
         "pixel_threshold": threshold,
-        "pixel_f1_manual": None if manual is None else f1_at(pixel_labels, pixel_scores, manual),
     }
 
 
@@ -69,21 +90,21 @@ def _block(
     scores: np.ndarray,
     masks: np.ndarray | None,
     maps: np.ndarray | None,
-    manual: float | None,
-    pixel_manual: float | None,
+    threshold: float | None,
+    pixel_threshold: float | None,
     fpr_limit: float,
     name: str,
     notes: list[str],
 ) -> dict[str, float | None]:
     block: dict[str, float | None] = dict.fromkeys(METRIC_KEYS)
-    block.update(_image_block(labels, scores, manual))
+    block.update(_image_block(labels, scores, threshold))
     if masks is not None and maps is not None:
         if not masks.any():
             notes.append(f"{name}: pixel metrics skipped, the ground-truth masks hold no defect pixel")
         elif masks.all():
             notes.append(f"{name}: pixel metrics skipped, the ground-truth masks hold no good pixel")
         else:
-            block.update(_pixel_block(masks, maps, pixel_manual, fpr_limit))
+            block.update(_pixel_block(masks, maps, pixel_threshold, fpr_limit))
     return block
 
 
@@ -93,9 +114,9 @@ def method_metrics(
     masks: np.ndarray | None,
     maps: np.ndarray | None,
     defects: Sequence[str],
-    manual_threshold: float | None,
+    threshold: float | None,
     *,
-    pixel_manual_threshold: float | None = None,
+    pixel_threshold: float | None = None,
     fpr_limit: float = 0.3,
 ) -> dict[str, Any]:
     """All metrics of one method on one test set.
@@ -106,10 +127,8 @@ def method_metrics(
         masks: (N, H, W) ground truth (nonzero = defect; good images all zero) or None.
         maps: (N, H, W) anomaly maps or None; pixel metrics need both masks and maps.
         defects: (N,) defect type of each image ("good" for good images).
-        manual_threshold: image-score threshold for ``image_f1_manual`` (None: not reported).
-        pixel_manual_threshold: map threshold for ``pixel_f1_manual``; None reuses
-            ``manual_threshold``, which is right only when maps and scores share a scale (e.g.
-            both normalised so that the threshold is 100).
+        threshold: the shipped image-score threshold (None: operating-point metrics not reported).
+        pixel_threshold: the shipped map threshold for ``pixel_f1`` (None: not reported).
         fpr_limit: FPR up to which AUPRO integrates.
 
     Returns:
@@ -131,13 +150,10 @@ def method_metrics(
         masks, maps = check_masks_maps(masks, maps, what="method_metrics")
         if masks.shape[0] != labels.size:
             raise MetricInputError(f"method_metrics: {masks.shape[0]} masks for {labels.size} images")
-    pixel_manual = manual_threshold if pixel_manual_threshold is None else pixel_manual_threshold
 
     def block(rows: np.ndarray, name: str) -> dict[str, float | None]:
         sub = (None, None) if masks is None else (masks[rows], maps[rows])
-        return _block(
-            labels[rows], scores[rows], *sub, manual_threshold, pixel_manual, fpr_limit, name, notes
-        )
+        return _block(labels[rows], scores[rows], *sub, threshold, pixel_threshold, fpr_limit, name, notes)
 
     overall = block(np.ones(labels.size, dtype=bool), "overall")
     per_defect = {

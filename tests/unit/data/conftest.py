@@ -40,7 +40,9 @@ class Trees:
     """Helpers handed to the tests by the ``trees`` fixture (no cross-module test imports)."""
 
     SQUARE = SQUARE
-    SMALL = ConvertDatasetConfig(min_train_images=2, min_test_images=2)
+    SMALL = ConvertDatasetConfig(
+        min_train_images=2, min_test_images=2, calibration_fraction=0.0, min_calibration_images=0
+    )  # no calibration split: these tests count train images; test_data_split.py covers it
     noise_rgb = staticmethod(noise_rgb)
     defect_pair = staticmethod(defect_pair)
     save = staticmethod(save)

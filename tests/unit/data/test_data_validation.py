@@ -102,13 +102,13 @@ def test_too_few_images_per_split(prepared, trees):
 def test_missing_column_and_values_out_of_their_sets(prepared, trees):
     out = prepared()
     manifest = read_manifest(out / "manifest.csv")
-    manifest.loc[0, "split"] = "validation"
+    manifest.loc[0, "split"] = "holdout"
     manifest.loc[1, "label"] = "bad"
     broken = manifest.drop(columns=["sha256"])
     report = validate_manifest(broken, resolution=16, has_masks=True, min_train_images=2, min_test_images=2)
     failures = failed(report)
     assert {"columns", "split_values", "label_values"} <= set(failures)
-    assert failures["split_values"].offending == ({"path": manifest.path[0], "value": "validation"},)
+    assert failures["split_values"].offending == ({"path": manifest.path[0], "value": "holdout"},)
     assert failures["columns"].observed == {"missing": ["sha256"]}
     assert "sha256" in json.dumps(report.to_dict())  # JSON-safe even with GX exceptions inside
 
