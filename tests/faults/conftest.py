@@ -65,7 +65,7 @@ class Raw:
         raw = {
             "data": {"source": "mvtec", "path": str(root), "category": "tiny", "resolution": 16},
             "runtime": {"threads": 1},
-            "convert_dataset": {"min_train_images": 2, "min_test_images": 2},
+            "convert_dataset": {"min_train_images": 2, "min_test_images": 2, "min_calibration_images": 1},
         }
         for section, values in sections.items():
             raw.setdefault(section, {}).update(values)

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
+from diffad.config import EvaluateConfig
 from diffad.errors import DiffadError
 from diffad.evaluation import predict
 from diffad.evaluation.methods import MethodOutput
@@ -35,8 +36,7 @@ class StubModels:
 def predictor():
     rng = np.random.default_rng(0)
     reference = MethodOutput(rng.normal(0, 0.1, 20), rng.random((20, RESOLUTION, RESOLUTION), np.float32))
-    test = MethodOutput(rng.normal(0, 0.3, 10), rng.random((10, RESOLUTION, RESOLUTION), np.float32))
-    thresholds = {"stub": fit_thresholds(reference, test, np.arange(10) % 2, None, 0.99)}
+    thresholds = {"stub": fit_thresholds(reference, EvaluateConfig())}
     meta = {"methods": ["stub"], "resolution": RESOLUTION, "transform": "center-crop-dhariwal"}
     events: list = []
     p = predict.Predictor(StubModels(events), meta, thresholds)

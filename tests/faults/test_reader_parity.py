@@ -38,7 +38,14 @@ def source(tmp_path_factory) -> Path:
 
 def test_convert_predict_and_upload_give_identical_tensors(source, tmp_path):
     data = DataConfig(source="folder", path=str(source), category="parity", resolution=RESOLUTION)
-    prepare_dataset(data, ConvertDatasetConfig(min_train_images=1, min_test_images=1), 0, tmp_path / "p")
+    prepare_dataset(
+        data,
+        ConvertDatasetConfig(
+            min_train_images=1, min_test_images=1, calibration_fraction=0.0, min_calibration_images=0
+        ),
+        0,
+        tmp_path / "p",
+    )
     dataset = load_prepared(tmp_path / "p")
     predictor = Predictor(None, {"methods": [], "resolution": RESOLUTION, "transform": data.transform}, {})
     rows = dataset.rows(split="train")

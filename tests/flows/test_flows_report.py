@@ -32,6 +32,8 @@ def _validation(leak: bool):
         "sha256": ["x", "y", "x" if leak else "z"],
         "source_path": ["a", "b", "c"],
         "source_mode": ["RGB"] * 3,
+        "mask_pixels": [0] * 3,
+        "pixel_sha256": ["pa", "pb", "pc"],
     }
     report = validate_manifest(
         pd.DataFrame(rows), resolution=8, has_masks=False, min_train_images=1, min_test_images=0

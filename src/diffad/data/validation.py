@@ -4,8 +4,8 @@ GX Core 1.x runs in an ephemeral context (nothing written, no analytics, no netw
 manifest plus two derived columns:
 
 * ``_row`` -- the row's ``path`` (or ``row <i>``), used to name offending rows;
-* ``_same_as_train`` -- for a test, calibration or validation row, the train row with the same
-  source ``sha256`` (leakage: the models were fitted on it);
+* ``_same_as_train`` -- for a calibration, validation or test row, the first row of an earlier split
+  (train, then calibration) with the same source ``sha256`` (leakage: fitted or calibrated on it);
 * ``_same_pixels_as_train`` -- ... with the same decoded pixels (``pixel_sha256``): a re-saved copy;
 * ``_near_train`` -- ... within the near-duplicate distance (:mod:`diffad.data.duplicates`):
   a re-encoded copy; computed from the prepared images by :func:`validate_prepared`;
@@ -43,6 +43,7 @@ from diffad.data.manifest import (
 
 ROW = "_row"
 SAME_AS_TRAIN = "_same_as_train"
+LEAK_ORDER = ("train", "calibration", "validation", "test")  # fitted on ... measured on
 SAME_PIXELS_AS_TRAIN = "_same_pixels_as_train"
 NEAR_TRAIN = "_near_train"
 EMPTY_MASK = "_empty_mask"
@@ -347,13 +348,18 @@ def _with_derived_columns(manifest: pd.DataFrame, near_duplicates: dict[str, str
 
 
 def _train_match(frame: pd.DataFrame, column: str) -> pd.Series:
-    """For each test row, the first train row with the same ``column`` value (None otherwise)."""
+    """For each row, the first row of an earlier split (train < calibration < validation < test)
+    with the same ``column`` value, None otherwise: a test image that is a calibration image leaks
+    as surely as one that is a training image."""
     same = [None] * len(frame)
     if {"split", column} <= set(frame.columns):
-        train = frame[frame["split"] == "train"]
-        first_train = dict(zip(train[column][::-1], train[ROW][::-1], strict=True))
+        first_seen: dict[str, dict[object, str]] = {}  # split -> value -> first row of that split
+        for split in LEAK_ORDER:
+            rows = frame[frame["split"] == split]
+            first_seen[split] = dict(zip(rows[column][::-1], rows[ROW][::-1], strict=True))
+        earlier = {split: LEAK_ORDER[:i] for i, split in enumerate(LEAK_ORDER)}
         same = [
-            first_train.get(h) if s != "train" else None
+            next((first_seen[e][h] for e in earlier.get(s, ()) if h in first_seen[e]), None)
             for s, h in zip(frame["split"], frame[column], strict=True)
         ]
     return pd.Series(same, index=frame.index, dtype=object)
