@@ -13,8 +13,8 @@ with the params of ``params.yaml`` plus any ``-S`` overrides, and reads ``report
 
 Seconds per method = the stages it needs (convert_dataset; train_ddim, cache_scores, fit_gmm and/or
 train_flow for the diffusion methods; the method's own fit for PatchCore/PaDiM) + its inference
-time on the test images (``ms_per_image`` × test images). Stage times are the wall time between DVC's
-"Running stage" lines; they are inflated when the machine is shared, so the load average is
+time on the test images (``ms_per_image`` × test images). Stage times come from the mtimes of each
+stage's last output; they are inflated when the machine is shared, so the load average is
 recorded beside them.
 
 Output: JSON (``--out``) and a markdown table next to it (same name, ``.md``).
@@ -45,7 +45,6 @@ DIFFUSION_STAGES = {
     "ensemble": ("train_ddim", "cache_scores", "fit_gmm", "train_flow"),
     "fused": ("train_ddim", "cache_scores", "fit_gmm", "train_flow", "fit_baselines"),
 }
-STAGE_LINE = re.compile(r"Running stage '([\w-]+)'")
 FIT_LINE = re.compile(r"(patchcore|padim) fitted on \d+ images in ([\d.]+) s")
 
 
@@ -69,44 +68,61 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
+# The file each stage writes last; a stage's seconds = its marker's mtime minus the previous
+# finished stage's (DVC prints its "Running stage" lines only at the end when piped, so the output
+# cannot be timed line by line).
+STAGE_MARKERS = {
+    "convert_dataset": "reports/validation/validation.json",
+    "train_ddim": "models/denoiser/loss.csv",
+    "cache_scores": "data/scores",
+    "fit_gmm": "models/gmm/gmm.json",
+    "train_flow": "models/flow/history.csv",
+    "fit_baselines": "models/baselines",
+    "evaluate": "reports/summary.json",
+}
+
+
+def _newest_mtime(path: Path) -> float:
+    if path.is_dir():
+        return max((p.stat().st_mtime for p in path.rglob("*") if p.is_file()), default=path.stat().st_mtime)
+    return path.stat().st_mtime
+
+
+def stage_seconds(project: Path, started: float) -> dict[str, float]:
+    """Wall seconds per stage from the mtimes of the stages' last outputs (``started``: epoch s)."""
+    ends = sorted(
+        (_newest_mtime(project / marker), stage)
+        for stage, marker in STAGE_MARKERS.items()
+        if (project / marker).exists()
+    )
+    seconds, previous = {}, started
+    for end, stage in ends:
+        seconds[stage] = max(end - previous, 0.0)
+        previous = end
+    return seconds
+
+
 def run_pipeline(project: Path, overrides: list[str], log_path: Path) -> dict:
-    """``dvc exp run`` with ``overrides``; per-stage wall seconds from the timestamped output."""
+    """``dvc exp run`` with ``overrides``; total and per-stage wall seconds."""
     env = {
         **os.environ,
         "DVC_NO_ANALYTICS": "1",
         "GX_ANALYTICS_ENABLED": "false",
-        "PYTHONUNBUFFERED": "1",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
     command = [sys.executable, "-m", "dvc", "exp", "run"]
     for item in overrides:
         command += ["-S", item]
-    stage_seconds: dict[str, float] = {}
-    fit_seconds: dict[str, float] = {}
-    current, current_start = None, None
-    start = time.perf_counter()
-    with (
-        log_path.open("w") as log,
-        subprocess.Popen(
-            command, cwd=project, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        ) as proc,
-    ):
-        for line in proc.stdout:
-            now = time.perf_counter()
-            log.write(f"{now - start:8.1f} {line}")
-            if match := STAGE_LINE.search(line):
-                if current is not None:
-                    stage_seconds[current] = now - current_start
-                current, current_start = match.group(1), now
-            if match := FIT_LINE.search(line):
-                fit_seconds[match.group(1)] = float(match.group(2))
-        returncode = proc.wait()
-    total = time.perf_counter() - start
-    if current is not None:
-        stage_seconds[current] = time.perf_counter() - current_start
+    started = time.time()
+    with log_path.open("w") as log:
+        returncode = subprocess.run(
+            command, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT
+        ).returncode
+    total = time.time() - started
     if returncode != 0:
         raise RuntimeError(f"dvc exp run failed ({returncode}); see {log_path}")
-    return {"total": total, "stages": stage_seconds, "fits": fit_seconds}
+    fits = {m: float(s) for m, s in FIT_LINE.findall(log_path.read_text())}
+    return {"total": total, "stages": stage_seconds(project, started), "fits": fits}
 
 
 def method_seconds(method: str, timing: dict, ms_per_image: float, n_test: int) -> float:
@@ -119,14 +135,33 @@ def method_seconds(method: str, timing: dict, ms_per_image: float, n_test: int) 
     return seconds + sum(stages.get(s, 0.0) for s in DIFFUSION_STAGES.get(method, ()))
 
 
-def run_category(name: str, work: Path, overrides: list[str], seed: int) -> dict:
-    data = work / "data" / name
-    info = build_category(name, data, seed)
-    project = copy_project(work / f"project-{name}")
-    source = "folder" if name in ONE_CLASS else "mvtec"
-    settings = [f"data.source={source}", f"data.path={data}", f"data.category={name}", *overrides]
-    load_before = os.getloadavg()
-    timing = run_pipeline(project, settings, work / f"{name}.log")
+def run_category(name: str, work: Path, overrides: list[str], seed: int, retime: bool = False) -> dict:
+    """Build, copy, run and read one category. ``retime``: re-read a kept run in ``work`` instead."""
+    data, project, log_path = work / "data" / name, work / f"project-{name}", work / f"{name}.log"
+    if retime:
+        info = json.loads((work / "data" / f"{name}.json").read_text())
+        first_commit = subprocess.run(
+            ["git", "log", "--reverse", "--format=%ct"],
+            cwd=project,
+            text=True,
+            capture_output=True,
+            check=True,
+        ).stdout.split()[0]
+        started = float(first_commit)
+        timing = {
+            "total": _newest_mtime(project / STAGE_MARKERS["evaluate"]) - started,
+            "stages": stage_seconds(project, started),
+            "fits": {m: float(s) for m, s in FIT_LINE.findall(log_path.read_text())},
+        }
+        loads = (None, None)
+    else:
+        info = build_category(name, data, seed)
+        copy_project(project)
+        source = "folder" if name in ONE_CLASS else "mvtec"
+        settings = [f"data.source={source}", f"data.path={data}", f"data.category={name}", *overrides]
+        load_before = os.getloadavg()
+        timing = run_pipeline(project, settings, log_path)
+        loads = (load_before, os.getloadavg())
     metrics = json.loads((project / "reports" / "metrics.json").read_text())
     summary = json.loads((project / "reports" / "summary.json").read_text())
     n_test = summary["n_test"] + summary["n_unknown"]
@@ -146,8 +181,8 @@ def run_category(name: str, work: Path, overrides: list[str], seed: int) -> dict
         "pipeline_seconds": round(timing["total"], 1),
         "stage_seconds": {k: round(v, 1) for k, v in timing["stages"].items()},
         "fit_seconds": timing["fits"],
-        "load_average": [round(x, 2) for x in load_before],
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "load_average": None if loads[0] is None else [round(x, 2) for x in loads[0]],
+        "load_average_after": None if loads[1] is None else [round(x, 2) for x in loads[1]],
     }
 
 
@@ -168,7 +203,11 @@ def markdown(result: dict) -> str:
             )
     lines += ["", "| category | pipeline s | load avg (1 min) before → after |", "|---|---|---|"]
     for name, cat in result["categories"].items():
-        load = f"{cat['load_average'][0]} → {cat['load_average_after'][0]}"
+        load = (
+            "n/a"
+            if cat["load_average"] is None
+            else f"{cat['load_average'][0]} → {cat['load_average_after'][0]}"
+        )
         lines.append(f"| {name} | {cat['pipeline_seconds']:.0f} | {load} |")
     return "\n".join(lines) + "\n"
 
@@ -181,6 +220,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="data seed (the pipeline seed is params.yaml's)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (runtime.threads)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the data and project copies here")
+    parser.add_argument("--retime", action="store_true", help="re-read the runs kept in --keep, run nothing")
     args = parser.parse_args(argv)
     overrides = [f"runtime.threads={args.threads}", *args.overrides]
 
@@ -202,7 +242,7 @@ def main(argv=None) -> None:
     try:
         for name in args.categories:
             print(f"[bench] {name} ...", flush=True)
-            result["categories"][name] = run_category(name, work, overrides, args.seed)
+            result["categories"][name] = run_category(name, work, overrides, args.seed, args.retime)
             cat = result["categories"][name]
             for method, m in cat["methods"].items():
                 print(

@@ -75,7 +75,8 @@ def skimage_photo(name: str) -> np.ndarray:
     return image
 
 
-def _load_texture(spec: Texture) -> np.ndarray:
+def load_texture(spec: Texture) -> np.ndarray:
+    """The photo of a texture category as its crops are cut from it: (H, W, 3) uint8."""
     image = skimage_photo(spec.photo)
     if spec.box is not None:
         top, left, bottom, right = spec.box
@@ -155,9 +156,10 @@ def paint_stain(crop, rng, donors):
     size = crop.shape[0]
     layer = _blob(size, rng.uniform(8, 26), rng)
     soft = np.asarray(layer.filter(ImageFilter.GaussianBlur(2.0)), np.float32) / 255
+    soft[soft < 0.1] = 0  # the mask must hold every changed pixel: cut the blur's faint tail
     colour = np.array(rng.choice([[120, 70, 20], [40, 90, 30], [150, 20, 60], [20, 40, 120]]), np.float32)
     painted = _blend(crop, soft * rng.uniform(0.45, 0.7), colour)
-    return painted, soft > 0.5
+    return painted, soft > 0
 
 
 def paint_hole(crop, rng, donors):
@@ -210,7 +212,7 @@ def _save(image: np.ndarray, path: Path) -> None:
 def build_texture(name: str, out: Path, seed: int) -> dict:
     spec = TEXTURES[name]
     rng = np.random.default_rng(seed)
-    image = _load_texture(spec)
+    image = load_texture(spec)
     train_rows, test_rows = split_rows(image.shape[0])
     donors = [skimage_photo(n) for n in FOREIGN_SOURCES]
     for i, crop in enumerate(_crops(image, train_rows, spec.n_train, rng)):

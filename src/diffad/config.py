@@ -26,7 +26,8 @@ from diffad.errors import ConfigError, check_range
 
 T = TypeVar("T")
 
-METHODS = ("msma_gmm", "msma_flow", "ddim", "ensemble", "patchcore", "padim")  # every evaluable method
+# every evaluable method
+METHODS = ("msma_gmm", "msma_flow", "ddim", "ensemble", "fused", "patchcore", "padim")
 DataSource = Literal["synthetic", "mvtec", "folder"]
 Transform = Literal["center-crop-dhariwal", "resize"]
 OnBadInput = Literal["fail", "skip"]

@@ -2,7 +2,7 @@
 
     bundle.json               format version, category, resolution, transform, the parameters,
                               per-method thresholds / normalisation / display range / good scores,
-                              and the ensemble's standardisation statistics
+                              the ensemble's standardisation statistics and the fused weights
     denoiser.safetensors, gmm.json, flow.safetensors, patchcore.safetensors, padim.safetensors
 
 Pre- and post-processing (transform, resolution, thresholds) live in the bundle, so predictions
@@ -20,6 +20,7 @@ import torch
 
 from diffad.config import params_from_dict
 from diffad.errors import ArtifactError
+from diffad.evaluation.fusion import FusionWeights
 from diffad.evaluation.methods import Standardizer
 from diffad.evaluation.models import MODEL_FILES, Models
 from diffad.evaluation.thresholds import MethodThresholds
@@ -50,6 +51,7 @@ def write_bundle(
         "params": params.to_dict(),
         "thresholds": {m: t.to_dict() for m, t in thresholds.items()},
         "standardizers": {m: s.to_dict() for m, s in standardizers.items()},
+        "fusion": None if models.fusion is None else models.fusion.to_dict(),
     }
     (tmp / "bundle.json").write_text(json.dumps(meta, indent=2))
     if bundle_dir.exists():
@@ -74,8 +76,9 @@ def load_bundle(bundle_dir: Path, device: torch.device) -> tuple[Models, dict, d
         params = params_from_dict(meta["params"], source=str(meta_path))
         thresholds = {m: MethodThresholds(**t) for m, t in meta["thresholds"].items()}
         standardizers = {m: Standardizer(**s) for m, s in meta["standardizers"].items()}
+        fusion = FusionWeights(**meta["fusion"]) if meta.get("fusion") else None
     except (KeyError, TypeError) as exc:
         raise ArtifactError(f"{meta_path}: malformed bundle metadata ({exc})") from None
     paths = {name: Path(bundle_dir) / filename for name, filename in MODEL_FILES.items()}
-    models = Models(params=params, paths=paths, device=device, standardizers=standardizers)
+    models = Models(params=params, paths=paths, device=device, standardizers=standardizers, fusion=fusion)
     return models, meta, thresholds

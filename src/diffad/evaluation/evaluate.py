@@ -22,6 +22,13 @@ import torch
 from diffad.config import Params
 from diffad.data.dataset import PreparedDataset
 from diffad.evaluation.bundle import write_bundle
+from diffad.evaluation.fusion import (
+    FUSION_IMAGE_PARTS,
+    FUSION_MAP_PARTS,
+    fit_fusion,
+    fused_output,
+    paste_defects,
+)
 from diffad.evaluation.methods import (
     ENSEMBLE_PARTS,
     MSMA_METHODS,
@@ -83,11 +90,10 @@ def evaluate(
             for m, outs in parts.items()
         }
 
-    scored = tuple(
-        m
-        for m in dict.fromkeys(methods + (ENSEMBLE_PARTS if "ensemble" in methods else ()))
-        if m != "ensemble"
+    parts = (ENSEMBLE_PARTS if "ensemble" in methods else ()) + (
+        FUSION_IMAGE_PARTS + FUSION_MAP_PARTS if "fused" in methods else ()
     )
+    scored = tuple(m for m in dict.fromkeys(methods + parts) if m not in ("ensemble", "fused"))
     log.info("scoring %d reference and %d test images with %s", len(reference), len(test_rows), scored)
     ref_out = score(reference, {})
     timings: dict[str, float] = {}
@@ -98,12 +104,22 @@ def evaluate(
         for m in set(MSMA_METHODS) & set(scored):
             ms_per_image[m] += norm_ms
 
-    standardizers = {m: Standardizer.fit(ref_out[m]) for m in ENSEMBLE_PARTS if m in ref_out}
+    standardizers = {m: Standardizer.fit(ref_out[m]) for m in scored}
     models.standardizers = standardizers
     if "ensemble" in methods:
         ref_out["ensemble"] = ensemble_output(ref_out, standardizers)
         test_out["ensemble"] = ensemble_output(test_out, standardizers)
         ms_per_image["ensemble"] = sum(ms_per_image[m] for m in ENSEMBLE_PARTS)
+    if "fused" in methods:
+        # weights from synthetic defects pasted into the reference (good training) images: no test label
+        pasted_images, pasted_masks = paste_defects(dataset.images(manifest.iloc[reference]), params.seed)
+        fusion_parts = tuple(dict.fromkeys(FUSION_IMAGE_PARTS + FUSION_MAP_PARTS))
+        pasted = models.score(pasted_images, fusion_parts)
+        models.fusion = fit_fusion(ref_out, pasted, pasted_masks, standardizers)
+        log.info("fused weights (chosen on synthetic defects): %s", models.fusion.to_dict())
+        ref_out["fused"] = fused_output(ref_out, standardizers, models.fusion)
+        test_out["fused"] = fused_output(test_out, standardizers, models.fusion)
+        ms_per_image["fused"] = sum(ms_per_image[m] for m in fusion_parts)
 
     labelled = labels >= 0
     masks = dataset.masks(manifest.iloc[test_rows[labelled]]) if dataset.has_masks else None
@@ -177,6 +193,7 @@ def run(
                 "n_unknown": int((result.labels < 0).sum()),
                 "device": str(models.device),
                 "torch_threads": torch.get_num_threads(),
+                "fusion": None if models.fusion is None else models.fusion.to_dict(),
             },
             indent=2,
         )
