@@ -274,6 +274,7 @@ class EvaluateConfig:
     reference_images: int = 48  # good training images scored for each method's good statistics
     manual_threshold_quantile: float = 0.99  # manual threshold = this quantile of the good scores
     flow_topk: int = 10  # msma_flow image score = mean of the k highest patch NLLs
+    fused_image_score: Literal["weighted", "map_max"] = "weighted"  # fused: weighted part scores | max of map
     max_overlays: int = 400  # heatmap overlays written
     worst_per_method: int = 8  # mistakes in the montage
 
@@ -281,6 +282,8 @@ class EvaluateConfig:
         check_range("evaluate.manual_threshold_quantile", self.manual_threshold_quantile, 0.5, 1.0)
         check_range("evaluate.reference_images", self.reference_images, 2, 100_000)
         check_range("evaluate.flow_topk", self.flow_topk, 1, 1_000_000)
+        if self.fused_image_score not in ("weighted", "map_max"):
+            raise ConfigError(f"evaluate.fused_image_score: {self.fused_image_score!r} (weighted | map_max)")
         for method in self.methods:
             if method not in METHODS:
                 raise ConfigError(

@@ -117,8 +117,8 @@ def evaluate(
         pasted = models.score(pasted_images, fusion_parts)
         models.fusion = fit_fusion(ref_out, pasted, pasted_masks, standardizers)
         log.info("fused weights (chosen on synthetic defects): %s", models.fusion.to_dict())
-        ref_out["fused"] = fused_output(ref_out, standardizers, models.fusion)
-        test_out["fused"] = fused_output(test_out, standardizers, models.fusion)
+        ref_out["fused"] = fused_output(ref_out, standardizers, models.fusion, cfg.fused_image_score)
+        test_out["fused"] = fused_output(test_out, standardizers, models.fusion, cfg.fused_image_score)
         ms_per_image["fused"] = sum(ms_per_image[m] for m in fusion_parts)
 
     labelled = labels >= 0

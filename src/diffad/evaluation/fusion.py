@@ -125,9 +125,19 @@ def fit_fusion(
 
 
 def fused_output(
-    parts: dict[str, MethodOutput], standardizers: dict[str, Standardizer], weights: FusionWeights
+    parts: dict[str, MethodOutput],
+    standardizers: dict[str, Standardizer],
+    weights: FusionWeights,
+    image_score: str = "weighted",
 ) -> MethodOutput:
-    """The fused image scores and maps of ``parts`` (each standardised on good images)."""
-    scores = sum(w * standardizers[m].scores(parts[m].scores) for m, w in weights.image_weights.items())
-    maps = sum(w * standardizers[m].maps(parts[m].maps) for m, w in weights.map_weights.items())
-    return MethodOutput(np.asarray(scores, np.float64), np.asarray(maps, np.float32))
+    """The fused image scores and maps of ``parts`` (each standardised on good images).
+
+    ``image_score``: ``weighted`` = the image weights over the parts' image scores; ``map_max`` =
+    the maximum of the fused map (as the DDIM, PatchCore and PaDiM detectors score an image).
+    """
+    maps = np.asarray(sum(w * standardizers[m].maps(parts[m].maps) for m, w in weights.map_weights.items()))
+    if image_score == "map_max":
+        scores = maps.reshape(len(maps), -1).max(axis=1)
+    else:
+        scores = sum(w * standardizers[m].scores(parts[m].scores) for m, w in weights.image_weights.items())
+    return MethodOutput(np.asarray(scores, np.float64), maps.astype(np.float32))

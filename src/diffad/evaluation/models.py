@@ -149,7 +149,8 @@ class Models:
         if "fused" in methods:
             if self.fusion is None:
                 raise ArtifactError("fused needs its weights (bundle.json 'fusion'); run `evaluate` first")
-            out["fused"] = fused_output(out, self.standardizers, self.fusion)
+            how = self.params.evaluate.fused_image_score
+            out["fused"] = fused_output(out, self.standardizers, self.fusion, how)
             timings["fused"] = sum(timings[m] for m in set(FUSION_MAP_PARTS) | set(FUSION_IMAGE_PARTS))
         return {m: out[m] for m in methods}
 

@@ -65,3 +65,16 @@ def test_fit_fusion_puts_the_weight_on_the_part_that_sees_the_pasted_defects():
     assert fused.maps[masks].mean() > fused.maps[~masks].mean() + 1
     restored = FusionWeights(**weights.to_dict())
     assert restored == weights
+
+
+def test_map_max_image_score_is_the_maximum_of_the_fused_map():
+    rng = np.random.default_rng(1)
+    masks = np.zeros((6, 8, 8), bool)
+    masks[:, 2:4, 2:4] = True
+    parts = _outputs(masks, "ddim", rng)
+    standardizers = {m: Standardizer.fit(o) for m, o in parts.items()}
+    weights = FusionWeights({"ddim": 0.5, "padim": 0.5}, {"msma_gmm": 1.0})
+    fused = fused_output(parts, standardizers, weights, "map_max")
+    assert np.allclose(fused.scores, fused.maps.reshape(6, -1).max(axis=1))
+    weighted = fused_output(parts, standardizers, weights, "weighted")
+    assert np.allclose(weighted.scores, standardizers["msma_gmm"].scores(parts["msma_gmm"].scores))
