@@ -274,7 +274,9 @@ class EvaluateConfig:
     reference_images: int = 48  # good training images scored for each method's good statistics
     manual_threshold_quantile: float = 0.99  # manual threshold = this quantile of the good scores
     flow_topk: int = 10  # msma_flow image score = mean of the k highest patch NLLs
-    fused_image_score: Literal["weighted", "map_max"] = "weighted"  # fused: weighted part scores | max of map
+    fused_image_score: Literal["weighted", "map_max"] = (
+        "map_max"  # fused: max of its map | weighted part scores
+    )
     max_overlays: int = 400  # heatmap overlays written
     worst_per_method: int = 8  # mistakes in the montage
 
