@@ -42,6 +42,7 @@ from diffad.artifacts.layout import (
 )
 from diffad.artifacts.records import METRIC_KEYS, ReportSummary, ValidationResult
 from diffad.artifacts.runs import read_bundle_manifest
+from diffad.config import METHODS
 from diffad.errors import ArtifactError
 
 ROOT_ENV = "DIFFAD_ROOT"
@@ -59,7 +60,7 @@ METRIC_LABELS = {
     "calibration_false_alarm_rate_upper": "false-alarm bound (calib., 95 %)",
     "ms_per_image": "ms / image",
 }
-METHOD_ORDER = ("msma_gmm", "msma_flow", "ddim", "ensemble", "patchcore", "padim")
+METHOD_ORDER = METHODS  # the library's order: diffusion methods, then the baselines
 NORM_THRESHOLD = 100.0  # normalized scores live in [0, 1000] with the decision threshold here
 
 

@@ -1,6 +1,6 @@
 """evaluate: every method on the same test images -> metrics, curves, heatmaps, model bundle.
 
-Methods: msma_gmm, msma_flow, ddim, ensemble, patchcore, padim (``evaluate.methods``).
+Methods: msma_gmm, msma_flow, ddim, ensemble, fused, patchcore, padim (``evaluate.methods``).
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ from diffad.errors import ConfigError, check_range
 
 T = TypeVar("T")
 
-METHODS = ("msma_gmm", "msma_flow", "ddim", "ensemble", "patchcore", "padim")  # every evaluable method
+# every evaluable method
+METHODS = ("msma_gmm", "msma_flow", "ddim", "ensemble", "fused", "patchcore", "padim")
 DataSource = Literal["synthetic", "mvtec", "folder"]
 Transform = Literal["center-crop-dhariwal", "resize"]
 OnBadInput = Literal["fail", "skip"]
@@ -302,6 +303,9 @@ class EvaluateConfig:
     fixed_score: float = 100.0  # fixed_score: threshold on the 0-1000 scale whose 100 is the target-rate one
     target_miss_rate: float = 0.05  # miss_rate: share of the labelled validation defects below
     flow_topk: int = 10  # msma_flow image score = mean of the k highest patch NLLs
+    fused_image_score: Literal["weighted", "map_max"] = (
+        "map_max"  # fused: max of its map | weighted part scores
+    )
     max_overlays: int = 400  # heatmap overlays written
     worst_per_method: int = 8  # mistakes in the montage
 
@@ -312,6 +316,8 @@ class EvaluateConfig:
         check_range("evaluate.flow_topk", self.flow_topk, 1, 1_000_000)
         check_range("evaluate.max_overlays", self.max_overlays, 0, 10_000_000)
         check_range("evaluate.worst_per_method", self.worst_per_method, 0, 10_000)
+        if self.fused_image_score not in ("weighted", "map_max"):
+            raise ConfigError(f"evaluate.fused_image_score: {self.fused_image_score!r} (weighted | map_max)")
         for method in self.methods:
             if method not in METHODS:
                 raise ConfigError(

@@ -35,7 +35,7 @@ def test_changing_a_data_param_reruns_convert_dataset(tiny_project):
 def test_full_pipeline_reports_every_method(reproduced_project):
     tiny_project = reproduced_project
     metrics = json.loads((tiny_project / "reports/metrics.json").read_text())
-    assert set(metrics) == {"msma_gmm", "msma_flow", "ddim", "ensemble", "patchcore", "padim"}
+    assert set(metrics) == {"msma_gmm", "msma_flow", "ddim", "ensemble", "fused", "patchcore", "padim"}
     for method, values in metrics.items():
         for key in ("image_auroc", "image_ap", "image_f1"):
             assert 0.0 <= values[key] <= 1.0, (method, key, values[key])
@@ -92,6 +92,14 @@ def test_predict_matches_evaluation_and_refuses_to_overwrite(reproduced_project)
     predicted = pd.read_csv(tiny_project / "predictions_ensemble/predictions.csv")
     assert predicted["score"].to_numpy() == pytest.approx(
         picked["ensemble_score"].to_numpy(), rel=1e-2, abs=1e-2
+    )
+    # the fused method scores from the bundle's weights exactly as `evaluate` did
+    cmd = [*cmd[:-6], "--method", "fused", "--out", "predictions_fused", "--threads", "1"]
+    done = subprocess.run(cmd, cwd=tiny_project, text=True, capture_output=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    predicted = pd.read_csv(tiny_project / "predictions_fused/predictions.csv")
+    assert predicted["score"].to_numpy() == pytest.approx(
+        picked["fused_score"].to_numpy(), rel=1e-2, abs=1e-2
     )
 
 

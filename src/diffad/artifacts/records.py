@@ -148,6 +148,7 @@ class ReportSummary:
     n_unknown: int  # unlabelled test images: scored and shown, not measured
     device: str = "cpu"
     torch_threads: int = 1
+    fusion: dict | None = None  # the fused method's weights, chosen on synthetic defects
     schema_version: int = SCHEMA_VERSION
 
 

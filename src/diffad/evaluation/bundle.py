@@ -3,8 +3,9 @@
     bundle.json               format version, category, resolution, transform, the parameters,
                               per-method operating point (threshold, the policy that chose it and
                               its parameters, calibration support), normalisation, display range,
-                              calibration scores and their statistics (thresholds.py), and the
-                              ensemble's standardisation statistics (from the calibration images)
+                              calibration scores and their statistics (thresholds.py), the
+                              standardisation statistics (from the calibration images) and the
+                              fused method's weights
     denoiser.safetensors, gmm.json, flow.safetensors, patchcore.safetensors, padim.safetensors
 
 Pre- and post-processing (transform, resolution, thresholds) live in the bundle, so predictions
@@ -23,6 +24,7 @@ from diffad.artifacts.layout import BundleDir
 from diffad.artifacts.runs import read_bundle_manifest, write_bundle_manifest
 from diffad.config import params_from_dict
 from diffad.errors import ArtifactError
+from diffad.evaluation.fusion import FusionWeights
 from diffad.evaluation.methods import Standardizer
 from diffad.evaluation.models import MODEL_FILES, Models
 from diffad.evaluation.thresholds import MethodThresholds
@@ -55,6 +57,7 @@ def write_bundle(
         "params": params.to_dict(),
         "thresholds": thresholds_json(thresholds),
         "standardizers": {m: s.to_dict() for m, s in standardizers.items()},
+        "fusion": None if models.fusion is None else models.fusion.to_dict(),
     }
     write_bundle_manifest(BundleDir(tmp), meta)
     if bundle_dir.exists():
@@ -74,8 +77,9 @@ def load_bundle(bundle_dir: Path, device: torch.device) -> tuple[Models, dict, d
         params = params_from_dict(model_params, source=str(meta_path))
         thresholds = {m: MethodThresholds.from_dict(t) for m, t in meta["thresholds"].items()}
         standardizers = {m: Standardizer(**s) for m, s in meta["standardizers"].items()}
+        fusion = FusionWeights(**meta["fusion"]) if meta.get("fusion") else None
     except (KeyError, TypeError) as exc:
         raise ArtifactError(f"{meta_path}: malformed bundle metadata ({exc})") from None
     paths = {name: bundle.model_file(filename) for name, filename in MODEL_FILES.items()}
-    models = Models(params=params, paths=paths, device=device, standardizers=standardizers)
+    models = Models(params=params, paths=paths, device=device, standardizers=standardizers, fusion=fusion)
     return models, meta, thresholds

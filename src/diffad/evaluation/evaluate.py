@@ -28,6 +28,13 @@ from diffad.data.dataset import PreparedDataset
 from diffad.data.split import CALIBRATION
 from diffad.errors import DataError
 from diffad.evaluation.bundle import write_bundle
+from diffad.evaluation.fusion import (
+    FUSION_IMAGE_PARTS,
+    FUSION_MAP_PARTS,
+    fit_fusion,
+    fused_output,
+    paste_defects,
+)
 from diffad.evaluation.methods import (
     ENSEMBLE_PARTS,
     MSMA_METHODS,
@@ -95,11 +102,10 @@ def evaluate(
             for m, outs in parts.items()
         }
 
-    scored = tuple(
-        m
-        for m in dict.fromkeys(methods + (ENSEMBLE_PARTS if "ensemble" in methods else ()))
-        if m != "ensemble"
+    parts = (ENSEMBLE_PARTS if "ensemble" in methods else ()) + (
+        FUSION_IMAGE_PARTS + FUSION_MAP_PARTS if "fused" in methods else ()
     )
+    scored = tuple(m for m in dict.fromkeys(methods + parts) if m not in ("ensemble", "fused"))
     log.info("scoring %d calibration and %d test images with %s", len(calibration), len(test_rows), scored)
     ref_out = score(calibration, {})
     val_out = score(validation, {}) if cfg.threshold_policy == "miss_rate" and validation.size else {}
@@ -111,12 +117,24 @@ def evaluate(
         for m in set(MSMA_METHODS) & set(scored):
             ms_per_image[m] += norm_ms
 
-    standardizers = {m: Standardizer.fit(ref_out[m]) for m in ENSEMBLE_PARTS if m in ref_out}
+    standardizers = {m: Standardizer.fit(ref_out[m]) for m in scored}
     models.standardizers = standardizers
     if "ensemble" in methods:
         for outputs in (ref_out, test_out, val_out) if val_out else (ref_out, test_out):
             outputs["ensemble"] = ensemble_output(outputs, standardizers)
         ms_per_image["ensemble"] = sum(ms_per_image[m] for m in ENSEMBLE_PARTS)
+    if "fused" in methods:
+        # weights from synthetic defects pasted into the calibration images: good images no model
+        # was fitted on (pasted into training images, the memory-bank baselines win by recall), and
+        # no test label is used
+        pasted_images, pasted_masks = paste_defects(dataset.images(manifest.iloc[calibration]), params.seed)
+        fusion_parts = tuple(dict.fromkeys(FUSION_IMAGE_PARTS + FUSION_MAP_PARTS))
+        pasted = models.score(pasted_images, fusion_parts)
+        models.fusion = fit_fusion(ref_out, pasted, pasted_masks, standardizers)
+        log.info("fused weights (chosen on synthetic defects): %s", models.fusion.to_dict())
+        for outputs in (ref_out, test_out, val_out) if val_out else (ref_out, test_out):
+            outputs["fused"] = fused_output(outputs, standardizers, models.fusion, cfg.fused_image_score)
+        ms_per_image["fused"] = sum(ms_per_image[m] for m in fusion_parts)
 
     labelled = labels >= 0
     masks = dataset.masks(manifest.iloc[test_rows[labelled]]) if dataset.has_masks else None
@@ -189,6 +207,7 @@ def run(
         n_unknown=int((result.labels < 0).sum()),
         device=str(models.device),
         torch_threads=torch.get_num_threads(),
+        fusion=None if models.fusion is None else models.fusion.to_dict(),
     )
     write_summary(ReportsDir(Path(reports_dir)), summary)
     return result

@@ -8,6 +8,7 @@ Methods:
     msma_flow  PatchFlow per-patch -log p, upsampled to the image; image score = top-k mean
     ddim       DDIM reconstruction distance (features + pixels)
     ensemble   msma_gmm/msma_flow/ddim, each standardised by its statistics on good images, averaged
+    fused      diffusion + feature maps, weights chosen on synthetic defects (evaluation/fusion.py)
     patchcore  nearest-neighbour patch distance to a coreset memory bank
     padim      per-position Gaussian, Mahalanobis distance
 """

@@ -16,6 +16,7 @@ import torch
 
 from diffad.config import Params
 from diffad.errors import ArtifactError
+from diffad.evaluation.fusion import FUSION_IMAGE_PARTS, FUSION_MAP_PARTS, FusionWeights, fused_output
 from diffad.evaluation.methods import (
     ENSEMBLE_PARTS,
     MSMA_METHODS,
@@ -43,6 +44,7 @@ class Models:
     paths: dict[str, Path]
     device: torch.device
     standardizers: dict[str, Standardizer] = field(default_factory=dict)
+    fusion: FusionWeights | None = None  # the fused method's weights (chosen by `evaluate`)
     _cache: dict[str, object] = field(default_factory=dict)
 
     def _get(self, name: str):
@@ -113,6 +115,8 @@ class Models:
         """
         timings = {} if timings is None else timings
         wanted = set(methods) | (set(ENSEMBLE_PARTS) if "ensemble" in methods else set())
+        if "fused" in methods:
+            wanted |= set(FUSION_MAP_PARTS) | set(FUSION_IMAGE_PARTS)
         out: dict[str, MethodOutput] = {}
         resolution = images.shape[-1]
         if wanted & set(MSMA_METHODS):
@@ -142,6 +146,12 @@ class Models:
                 raise ArtifactError("ensemble needs the good-image statistics of its parts (bundle.json)")
             out["ensemble"] = ensemble_output(out, self.standardizers)
             timings["ensemble"] = sum(timings[m] for m in ENSEMBLE_PARTS)  # the parts' running totals
+        if "fused" in methods:
+            if self.fusion is None:
+                raise ArtifactError("fused needs its weights (bundle.json 'fusion'); run `evaluate` first")
+            how = self.params.evaluate.fused_image_score
+            out["fused"] = fused_output(out, self.standardizers, self.fusion, how)
+            timings["fused"] = sum(timings[m] for m in set(FUSION_MAP_PARTS) | set(FUSION_IMAGE_PARTS))
         return {m: out[m] for m in methods}
 
     def copy_files(self, bundle_dir: Path) -> None:
