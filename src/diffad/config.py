@@ -43,7 +43,7 @@ class DataConfig:
     source: DataSource = "synthetic"  # synthetic (built-in demo) | mvtec | folder
     path: str = "data/raw"  # mvtec/folder: one category folder in MVTec AD layout
     category: str = "fabric"  # name used in outputs; for `synthetic` the demo category
-    resolution: int = 64  # side of the square prepared images, pixels
+    resolution: int = 32  # side of the square prepared images, pixels
     transform: Transform = "center-crop-dhariwal"  # ADM/EDM2 crop, or plain resize
     on_bad_input: OnBadInput = "fail"  # fail: stop naming the file; skip: leave out, count, report
     allow_external_links: bool = False  # follow symbolic links that lead out of `path`
@@ -109,11 +109,11 @@ class TrainDDIMConfig:
 
     preset: Literal["xxs", "xs", "s", "m"] = "xs"  # UNet size: xs 2 CPU cores, s/m GPUs, xxs smoke tests
     batch_size: int = 32  # images per step
-    steps: int = 3000  # optimizer steps
+    steps: int = 400  # optimizer steps
     lr: float = 2e-3  # AdamW learning rate (after warm-up)
-    lr_warmup_steps: int = 200  # linear warm-up
+    lr_warmup_steps: int = 50  # linear warm-up
     weight_decay: float = 0.0  # AdamW
-    ema_halflife_images: int = 5000  # EMA half-life, in training images seen (EDM2 style)
+    ema_halflife_images: int = 2000  # EMA half-life, in training images seen (EDM2 style)
     p_mean: float = -1.2  # ln sigma ~ N(p_mean, p_std^2)
     p_std: float = 1.2
     sigma_data: float = 0.5  # std of the data in [-1, 1]
@@ -121,7 +121,7 @@ class TrainDDIMConfig:
     hflip: bool = True  # augmentations of the good images
     vflip: bool = False
     rot90: bool = False
-    checkpoint_every: int = 500  # steps between resumable checkpoints
+    checkpoint_every: int = 100  # steps between resumable checkpoints
     log_every: int = 50  # steps per row of loss.csv (mean loss over those steps)
     sample_steps: int = 32  # deterministic sampler steps for the sample grid
     sample_count: int = 16  # images in the sample grid
@@ -269,7 +269,7 @@ class BaselinesConfig:
     """`fit_baselines`: PatchCore and PaDiM on the same EfficientNet-Lite0 backbone."""
 
     feature_blocks: tuple[int, ...] = (1, 2)  # EfficientNet-Lite0 blocks (0..6), increasing, concatenated
-    input_size: int = 224  # images are resized to this before the backbone
+    input_size: int = 128  # images are resized to this before the backbone
     coreset_ratio: float = 0.01  # PatchCore memory bank fraction (greedy k-center; paper: 1% ~ 25%)
     projection_dim: int = 128  # PatchCore: random projection for coreset selection if wider; 0 = never
     num_neighbors: int = 1  # PatchCore image score re-weighting neighbours (<= 1: plain max)

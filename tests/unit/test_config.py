@@ -75,3 +75,33 @@ def test_malformed_override_is_an_error(tmp_path):
     path.write_text("{}")
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         load_params(path, ["data.resolution"])
+
+
+def test_params_yaml_and_the_config_defaults_are_one_source_of_values() -> None:
+    """Every key is in params.yaml (so `dvc params diff` sees it) and config.py's default is the
+    same value: a default that differs would silently apply wherever params.yaml is not read."""
+    from pathlib import Path
+
+    import yaml
+
+    from diffad.config import Params
+
+    def plain(value):
+        return [plain(v) for v in value] if isinstance(value, list | tuple) else value
+
+    def differences(defaults: dict, written: dict, prefix: str = "") -> list[str]:
+        found = []
+        for key in sorted(set(defaults) | set(written)):
+            name = f"{prefix}{key}"
+            if key not in written:
+                found.append(f"{name}: only in config.py")
+            elif key not in defaults:
+                found.append(f"{name}: only in params.yaml")
+            elif isinstance(defaults[key], dict) and isinstance(written[key], dict):
+                found += differences(defaults[key], written[key], f"{name}.")
+            elif plain(defaults[key]) != plain(written[key]):
+                found.append(f"{name}: config.py {defaults[key]!r}, params.yaml {written[key]!r}")
+        return found
+
+    written = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())
+    assert differences(Params().to_dict(), written) == []

@@ -43,7 +43,8 @@ def extractor() -> FeatureExtractor:
 
 @pytest.fixture(scope="module", params=[PatchCore, PaDiM], ids=["patchcore", "padim"])
 def fitted(request, data, extractor):
-    cfg = BaselinesConfig(coreset_ratio=1.0, batch_size=4)  # full bank: a training patch is in it
+    # full bank: a training patch is in it
+    cfg = BaselinesConfig(coreset_ratio=1.0, batch_size=4, input_size=224)
     return request.param(extractor, cfg, "cpu").fit(data["train"], seed=0)
 
 
