@@ -24,8 +24,9 @@ cat = ui.category(VALIDATION_FILE)
 records, _ = history.run_records(root)
 kept = [r for r in reversed(records) if r.category == cat.name and r.validation_report]
 sources: dict[str, ValidationDir] = {}
+workspace_label = f"{cat.name}: {cat.source} (last convert_dataset)"
 if cat.files.validation.report.is_file():
-    sources[f"{cat.name}: {cat.source} (last convert_dataset)"] = cat.files.validation
+    sources[workspace_label] = cat.files.validation
 for record in kept:
     sources[report_label(record)] = ProjectLayout(root).runs.validation(record.run_id)
 if not sources:
@@ -71,8 +72,14 @@ for _, row in failed.iterrows():
                     f"… and {row['offending_count'] - listed} more (the report keeps the first {listed})"
                 )
 
+# The counts describe the workspace's prepared data: a retrain's staging copy is deleted with it.
+if choice != workspace_label:
+    st.caption(
+        f"This report checked the retrain's own {result.rows} manifest rows (its staging workspace is "
+        "deleted); pick the workspace's report to see the prepared dataset the live model used."
+    )
 info = data.read_json_or(cat.prepared / "info.json", {}) if cat.prepared is not None else {}
-if isinstance(info, dict) and info:
+if choice == workspace_label and isinstance(info, dict) and info:
     st.subheader("Prepared dataset")
     counts = info.get("counts")
     if isinstance(counts, dict) and counts:

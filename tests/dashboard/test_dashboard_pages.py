@@ -307,6 +307,11 @@ def test_data_quality_lists_every_check_and_the_offending_file(open_page, fixtur
     assert all(path in at.code[0].value for path in OFFENDING)
     # the rejected run's own report (kept beside its record) is one of the choices
     assert any(REJECTED_RUN in option for option in at.selectbox[0].options)
+    # ... and the workspace's prepared-dataset counts are not shown as if they were that run's
+    assert "Prepared dataset" not in [h.value for h in at.subheader]
+    workspace = next(o for o in at.selectbox[0].options if REJECTED_RUN not in o)
+    at.selectbox[0].select(workspace).run()
+    assert "Prepared dataset" in [h.value for h in at.subheader]
 
 
 def test_data_quality_all_passed(open_page, fixture_root: Path, tmp_path: Path) -> None:
