@@ -71,6 +71,18 @@ def test_a_non_empty_output_folder_is_refused_without_force(predictor, raw, tmp_
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 
+def test_the_summary_line_counts_the_skipped_inputs(predictor, raw, tmp_path):
+    files = images(raw, tmp_path, ["a/000.png", "b/000.png"])
+    broken = tmp_path / "in" / "broken.png"
+    broken.write_bytes(b"\x89PNG truncated")
+    out = tmp_path / "out"
+    table = run(predictor, [*files, broken], out)
+    line = predict.summary_line(table, out)
+    assert f"of {len(files)} anomalous; 1 skipped" in line and str(out / "skipped.csv") in line
+    clean = tmp_path / "clean"
+    assert "skipped" not in predict.summary_line(run(predictor, files, clean), clean)
+
+
 def test_force_clears_only_what_the_previous_run_wrote(predictor, raw, tmp_path):
     files = images(raw, tmp_path, ["a/000.png", "b/000.png"])
     broken = tmp_path / "in" / "broken.png"

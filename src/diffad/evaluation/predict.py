@@ -270,4 +270,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     options = {"strict": args.strict, "force": args.force, "batch_size": args.batch_size}
     table = predict_files(predictor, files, args.method, args.out, **options)
     print(table.drop(columns=["heatmap"]).to_string(index=False))
-    print(f"\n{int(table['anomalous'].sum())} of {len(table)} anomalous; results in {args.out}")
+    print(f"\n{summary_line(table, args.out)}")
+
+
+def summary_line(table: pd.DataFrame, out: Path) -> str:
+    """The run's last line: decisions, and the inputs that were not scored (so none go unnoticed)."""
+    line = f"{int(table['anomalous'].sum())} of {len(table)} anomalous"
+    skipped = out / SKIPPED
+    if skipped.is_file():
+        line += f"; {len(pd.read_csv(skipped))} skipped, not scored (see {skipped})"
+    return f"{line}; results in {out}"
