@@ -227,10 +227,18 @@ def _post(url: str, body: dict, timeout: float) -> Any:
         raise PrefectUnavailable(f"{url}: {getattr(exc, 'reason', exc)}") from None
 
 
+NOT_YET_SCHEDULED_TO_START = {"state": {"type": {"not_any_": ["SCHEDULED"]}}}
+
+
 def prefect_runs(api_url: str, limit: int = 20, timeout: float = 3.0) -> pd.DataFrame:
-    """Recent flow runs, newest first: flow, run, state, start, end, duration_s, parameters."""
+    """Recent flow runs, newest first: flow, run, state, start, end, duration_s, parameters.
+
+    Runs still waiting for their scheduled time are left out: a deployment's cron schedule keeps
+    days of future runs, which sort first by start time and would push every real run off the list.
+    """
     base = api_url.rstrip("/")
-    runs = _post(f"{base}/flow_runs/filter", {"limit": limit, "sort": "START_TIME_DESC"}, timeout)
+    query = {"limit": limit, "sort": "START_TIME_DESC", "flow_runs": NOT_YET_SCHEDULED_TO_START}
+    runs = _post(f"{base}/flow_runs/filter", query, timeout)
     if not isinstance(runs, list):
         raise PrefectUnavailable(f"{base}/flow_runs/filter: unexpected answer {str(runs)[:200]}")
     runs = [r for r in runs if isinstance(r, dict)]

@@ -242,7 +242,11 @@ def prefect_api() -> Iterator[tuple[str, list[tuple[str, dict]]]]:
 def test_prefect_runs_posts_the_filter_and_names_flows(prefect_api) -> None:
     url, received = prefect_api
     runs = history.prefect_runs(url + "/", limit=5)
-    assert received[0] == ("/api/flow_runs/filter", {"limit": 5, "sort": "START_TIME_DESC"})
+    not_scheduled = {"state": {"type": {"not_any_": ["SCHEDULED"]}}}  # future cron runs would sort first
+    assert received[0] == (
+        "/api/flow_runs/filter",
+        {"limit": 5, "sort": "START_TIME_DESC", "flow_runs": not_scheduled},
+    )
     assert runs["run"].tolist() == ["brave-otter", "quiet-lynx"]
     assert runs["flow"].tolist() == ["pipeline", "pipeline"]
     assert runs["state"].tolist() == ["Completed", "Failed"]
