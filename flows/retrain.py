@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -298,12 +299,15 @@ def retrain_all(
     """
     logger = get_run_logger()
     if deployment:
+        parent = runtime.flow_run.id or uuid.uuid4().hex
         runs = {
             spec.name: run_deployment(
                 deployment,
                 parameters=retrain_parameters(spec, project_dir, options),
                 timeout=0,
                 flow_run_name=f"retrain-{spec.name}",
+                # a client retry of the same request (a slow server) must not queue a second run
+                idempotency_key=f"{parent}-{spec.name}",
             ).id
             for spec in categories
         }

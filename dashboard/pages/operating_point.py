@@ -178,6 +178,9 @@ with st.expander("Every test image's decision"):
 st.subheader("Ship this threshold")
 rate = alarms / n_cal if n_cal else 0.0
 rederived = false_alarm_threshold(calibration, rate)
+shipped_rate = t.operating_point.parameters.get("target_false_alarm_rate")
+if shipped_rate is not None and false_alarm_threshold(calibration, shipped_rate) == rederived:
+    rate = shipped_rate  # the shipped target gives the same threshold: saving it changes nothing
 fixed = round(float(reference(np.array([chosen]))[0]), 3)
 st.markdown(
     f"- **as a target false-alarm rate** `{rate:.4g}`: re-derived from the calibration images on every "

@@ -299,7 +299,7 @@ class EvaluateConfig:
     ddim: DDIMReconstructionConfig = field(default_factory=DDIMReconstructionConfig)
     # The operating point, chosen on the calibration images (never on test labels; thresholds.py):
     threshold_policy: ThresholdPolicy = "false_alarm_rate"
-    target_false_alarm_rate: float = 0.01  # false_alarm_rate: share of calibration images above
+    target_false_alarm_rate: float = 0.05  # false_alarm_rate: share of calibration images above
     fixed_score: float = 100.0  # fixed_score: threshold on the 0-1000 scale whose 100 is the target-rate one
     target_miss_rate: float = 0.05  # miss_rate: share of the labelled validation defects below
     flow_topk: int = 10  # msma_flow image score = mean of the k highest patch NLLs

@@ -158,4 +158,7 @@ def test_a_gpu_worker_picks_up_a_triggered_run_and_completes_it(
         runs = client.read_flow_runs(
             deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[on_demand]))
         )
-    assert [(r.state.name, r.work_pool_name) for r in runs] == [("Completed", "gpu")] * 3
+    # the trigger above and the fan-out's two; a client retry under load may add a duplicate of the
+    # trigger (the fan-out's runs carry idempotency keys), never a failed or foreign run
+    assert {(r.state.name, r.work_pool_name) for r in runs} == {("Completed", "gpu")}
+    assert {"retrain-alpha", "retrain-beta"} <= {r.name for r in runs} and len(runs) >= 3

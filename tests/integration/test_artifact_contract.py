@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from diffad.artifacts.layout import ProjectLayout
 from diffad.artifacts.records import read_metrics, read_validation
@@ -22,7 +23,9 @@ from tests.integration.conftest import ROOT, copy_project, dvc
 
 pytestmark = pytest.mark.slow
 
-METHODS = {"msma_gmm", "msma_flow", "ddim", "ensemble", "patchcore", "padim"}
+METHODS = set(
+    yaml.safe_load((ROOT / "params.yaml").read_text())["evaluate"]["methods"]
+)  # what the run scores
 APP = ROOT / "dashboard" / "app.py"
 EXPERIMENT = "evaluate.max_overlays=4"
 

@@ -191,3 +191,32 @@ def test_a_threshold_saved_in_the_dashboard_is_what_the_next_evaluate_ships(
         project, project / "data/prepared", tmp_path / "out", params=str(view / "params.yaml")
     )
     assert shipped["thresholds"]["padim"]["threshold"] == pytest.approx(shown, rel=1e-4)
+
+
+def test_saving_the_shipped_threshold_as_a_rate_keeps_the_shipped_target(
+    reproduced_project, tmp_path, monkeypatch
+):
+    """At the shipped threshold, "Save as target false-alarm rate" must not turn the shipped target
+    into the achieved rate (0.01 into 0 when none of 48 calibration images is flagged): a target of
+    0.15 on 8 calibration images flags 1 (achieved 0.125); saving leaves params.yaml byte-identical."""
+    view = tmp_path / "view"
+    view.mkdir()
+    for name in ("reports", "data"):
+        (view / name).symlink_to(reproduced_project / name)
+    shutil.copytree(reproduced_project / "models", view / "models", symlinks=True)
+    manifest = view / "models/bundle/bundle.json"
+    meta = json.loads(manifest.read_text())
+    point = meta["thresholds"]["padim"]["operating_point"]
+    assert point["calibration_images"] == 8 and point["calibration_alarms"] == 1
+    point["parameters"]["target_false_alarm_rate"] = 0.15  # floor(0.15 * 8) = 1: the same threshold
+    manifest.write_text(json.dumps(meta))
+    params = (reproduced_project / "params.yaml").read_text()
+    (view / "params.yaml").write_text(
+        params.replace("target_false_alarm_rate: 0.125", "target_false_alarm_rate: 0.15")
+    )
+    before = (view / "params.yaml").read_bytes()
+    assert b"target_false_alarm_rate: 0.15" in before
+    _, at = _dashboard_decisions(view, "padim", monkeypatch)
+    next(b for b in at.button if b.label == "Save as target false-alarm rate").click().run()
+    assert not at.exception, at.exception
+    assert (view / "params.yaml").read_bytes() == before
