@@ -102,10 +102,10 @@ def evaluate(
             for m, outs in parts.items()
         }
 
-    parts = (ENSEMBLE_PARTS if "ensemble" in methods else ()) + (
+    part_methods = (ENSEMBLE_PARTS if "ensemble" in methods else ()) + (
         FUSION_IMAGE_PARTS + FUSION_MAP_PARTS if "fused" in methods else ()
     )
-    scored = tuple(m for m in dict.fromkeys(methods + parts) if m not in ("ensemble", "fused"))
+    scored = tuple(m for m in dict.fromkeys(methods + part_methods) if m not in ("ensemble", "fused"))
     log.info("scoring %d calibration and %d test images with %s", len(calibration), len(test_rows), scored)
     ref_out = score(calibration, {})
     val_out = score(validation, {}) if cfg.threshold_policy == "miss_rate" and validation.size else {}
@@ -119,8 +119,9 @@ def evaluate(
 
     standardizers = {m: Standardizer.fit(ref_out[m]) for m in scored}
     models.standardizers = standardizers
+    every_output = (ref_out, test_out, val_out) if val_out else (ref_out, test_out)
     if "ensemble" in methods:
-        for outputs in (ref_out, test_out, val_out) if val_out else (ref_out, test_out):
+        for outputs in every_output:
             outputs["ensemble"] = ensemble_output(outputs, standardizers)
         ms_per_image["ensemble"] = sum(ms_per_image[m] for m in ENSEMBLE_PARTS)
     if "fused" in methods:
@@ -132,7 +133,7 @@ def evaluate(
         pasted = models.score(pasted_images, fusion_parts)
         models.fusion = fit_fusion(ref_out, pasted, pasted_masks, standardizers)
         log.info("fused weights (chosen on synthetic defects): %s", models.fusion.to_dict())
-        for outputs in (ref_out, test_out, val_out) if val_out else (ref_out, test_out):
+        for outputs in every_output:
             outputs["fused"] = fused_output(outputs, standardizers, models.fusion, cfg.fused_image_score)
         ms_per_image["fused"] = sum(ms_per_image[m] for m in fusion_parts)
 
