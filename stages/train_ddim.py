@@ -15,6 +15,7 @@ from pathlib import Path
 from diffad.cli import run_command
 from diffad.data.dataset import load_prepared
 from diffad.diffusion.training import train_denoiser
+from diffad.files import atomic_write
 from stages._stage import load_stage_params, stage_device, stage_parser
 
 log = logging.getLogger("diffad.train_ddim")
@@ -38,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         out_dir=args.out,
         log=log.info,
     )
-    (args.out / "params.json").write_text(json.dumps(params.to_dict(), indent=2))
+    text = json.dumps(params.to_dict(), indent=2)
+    atomic_write(args.out / "params.json", lambda tmp: tmp.write_text(text))
     log.info("%s", result)
 
 

@@ -113,7 +113,7 @@ def test_convert_predict_and_dashboard_upload_score_awkward_images_identically(r
     from diffad.config import ConvertDatasetConfig, DataConfig
     from diffad.data.dataset import load_prepared
     from diffad.data.prepare import prepare_dataset
-    from diffad.evaluation.predict import Predictor, predict_files
+    from diffad.inference.predict import Predictor, predict_files
     from tests.faults.awkward import awkward_images
 
     predictor = Predictor.load(reproduced_project / "models/bundle", "cpu")
@@ -154,7 +154,7 @@ def test_a_bundle_written_before_threads_became_a_fixed_count_still_loads(reprod
     runtime section says where the producer ran, not what the model is, so loading ignores it."""
     import shutil
 
-    from diffad.evaluation.predict import Predictor
+    from diffad.inference.predict import Predictor
 
     bundle = tmp_path / "bundle"
     shutil.copytree(reproduced_project / "models/bundle", bundle)

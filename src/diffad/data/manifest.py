@@ -16,6 +16,7 @@ import pandas as pd
 
 from diffad.artifacts.layout import INFO_FILE, MANIFEST_FILE
 from diffad.errors import DataError
+from diffad.files import atomic_write
 
 MANIFEST_NAME = MANIFEST_FILE
 INFO_NAME = INFO_FILE
@@ -81,7 +82,8 @@ def read_manifest(path: Path, strict: bool = True) -> pd.DataFrame:
 
 
 def write_info(info: dict[str, Any], path: Path) -> None:
-    path.write_text(json.dumps(info, indent=2, sort_keys=False) + "\n")
+    text = json.dumps(info, indent=2, sort_keys=False) + "\n"
+    atomic_write(Path(path), lambda tmp: tmp.write_text(text))
 
 
 def read_info(path: Path) -> dict[str, Any]:
