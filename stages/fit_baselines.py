@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_stage_params(args)
 
     dataset = load_prepared(args.data)
-    images = dataset.images(dataset.rows(split="train", label="good"))
+    images = dataset.images(dataset.training_rows())
     models = Models(params=params, paths={}, device=stage_device(params))  # shares the backbone
     args.out.mkdir(parents=True, exist_ok=True)
     for detector in detector_classes():

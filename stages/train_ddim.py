@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_stage_params(args)
 
     dataset = load_prepared(args.data)
-    images = dataset.images(dataset.rows(split="train", label="good"))
+    images = dataset.images(dataset.training_rows())
     log.info("training on %d good images of %s", len(images), tuple(images.shape[1:]))
     result = train_denoiser(
         images,

@@ -20,7 +20,8 @@ from diffad.files import atomic_write
 
 MANIFEST_NAME = MANIFEST_FILE
 INFO_NAME = INFO_FILE
-SPLITS = ("train", "calibration", "test", "validation")  # calibration: data/split.py
+TRAIN, CALIBRATION = "train", "calibration"  # the split models are fitted on; the held-out share
+SPLITS = (TRAIN, CALIBRATION, "test", "validation")  # calibration: data/split.py
 LABELS = ("good", "anomaly", "unknown")
 INFO_KEYS = ("category", "source", "resolution", "transform", "has_masks", "counts", "skipped")
 

@@ -26,7 +26,6 @@ from diffad.artifacts.layout import ReportsDir
 from diffad.artifacts.records import ReportSummary, write_summary
 from diffad.config import Params
 from diffad.data.dataset import PreparedDataset
-from diffad.data.split import CALIBRATION
 from diffad.detectors.base import (
     Calibration,
     CalibrationSet,
@@ -72,7 +71,7 @@ def evaluate(
     """
     cfg = params.evaluate
     manifest = dataset.manifest
-    calibration = np.flatnonzero((manifest["split"] == CALIBRATION).to_numpy())
+    calibration = dataset.positions(dataset.calibration_rows())
     if calibration.size == 0:
         raise DataError(
             f"{dataset.root}: no calibration images in the manifest; rerun convert_dataset "
