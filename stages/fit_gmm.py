@@ -12,7 +12,7 @@ from pathlib import Path
 
 from diffad.cli import run_command
 from diffad.data.dataset import load_prepared
-from diffad.density.gmm import fit_gmm
+from diffad.msma.mixture import fit_gmm
 from diffad.msma.scores import load_score_cache
 from stages._stage import load_stage_params, stage_parser
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from diffad.cli import run_command
 from diffad.data.dataset import load_prepared
 from diffad.files import atomic_write
-from diffad.flow.patchflow import save_patchflow
-from diffad.flow.training import train_patchflow
+from diffad.msma.patchflow.model import save_patchflow
+from diffad.msma.patchflow.training import train_patchflow
 from diffad.msma.scores import load_score_cache
 from stages._stage import load_stage_params, stage_device, stage_parser
 

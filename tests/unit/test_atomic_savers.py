@@ -19,10 +19,10 @@ import torch
 from diffad.artifacts.records import write_json
 from diffad.baselines.common import save_state
 from diffad.config import BaselinesConfig, FitGMMConfig, TrainFlowConfig
-from diffad.density.gmm import GMMModel, fit_gmm
 from diffad.diffusion.checkpoint import save_state as save_training_state
 from diffad.diffusion.training import write_loss_csv
-from diffad.flow.patchflow import PatchFlow, save_patchflow
+from diffad.msma.mixture import GMMModel, fit_gmm
+from diffad.msma.patchflow.model import PatchFlow, save_patchflow
 from diffad.msma.scores import ScoreNorms, save_score_cache
 
 
@@ -78,9 +78,9 @@ def test_a_failing_save_leaves_the_previous_file_byte_identical(
         monkeypatch.setattr(Path, "write_bytes", _failing(Path.write_bytes))
     else:
         import diffad.baselines.common
-        import diffad.flow.patchflow
+        import diffad.msma.patchflow.model
 
-        for module in (diffad.flow.patchflow, diffad.baselines.common):
+        for module in (diffad.msma.patchflow.model, diffad.baselines.common):
             monkeypatch.setattr(module, "save_file", _failing(module.save_file))
     with pytest.raises(DiskFull):
         save(path)

@@ -1,7 +1,7 @@
 """``msma_flow``: the PatchFlow's per-patch -log p of the score norms (N, L, h, w) is the map,
 upsampled to the image; the image score is the mean of its top-k patches (``evaluate.flow_topk``).
 
-Fitted by `train_flow` on the cached norms of the good training images (:mod:`diffad.flow`).
+Fitted by `train_flow` on the cached norms of the good training images (:mod:`diffad.msma.patchflow`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class MsmaFlow(Detector):
 
     @classmethod
     def load(cls, models) -> MsmaFlow:
-        from diffad.flow.patchflow import load_patchflow
+        from diffad.msma.patchflow.model import load_patchflow
 
         flow = load_patchflow(models.file("flow.safetensors"), models.device)
         return cls(flow, models.device, models.params.evaluate.flow_topk)
@@ -31,8 +31,8 @@ class MsmaFlow(Detector):
     def score(self, batch: Batch) -> MethodOutput:
         import torch
 
-        from diffad.flow import image_scores_from_nll, patch_nll
         from diffad.maps import resize_maps
+        from diffad.msma.patchflow import image_scores_from_nll, patch_nll
 
         _, patch_norms = batch.score_norms()
         resolution = batch.images.shape[-1]

@@ -1,6 +1,6 @@
 """``msma_gmm``: -log p of an image's multiscale score norms (N, L) under the Gaussian mixture.
 
-Fitted by `fit_gmm` on the cached norms of the good training images (:mod:`diffad.density.gmm`);
+Fitted by `fit_gmm` on the cached norms of the good training images (:mod:`diffad.msma.mixture`);
 image scores only, no map.
 """
 
@@ -24,7 +24,7 @@ class MsmaGmm(Detector):
 
     @classmethod
     def load(cls, models) -> MsmaGmm:
-        from diffad.density.gmm import GMMModel
+        from diffad.msma.mixture import GMMModel
 
         return cls(GMMModel.load(models.file("gmm.json")))
 

@@ -32,7 +32,13 @@ from torch import nn
 from diffad.config import TrainFlowConfig, build, to_plain
 from diffad.errors import ArtifactError, ConfigError
 from diffad.files import atomic_write
-from diffad.flow.layers import LULinear, MaskedAffineAutoregressive, SplineCoupling, soft_clamp, zero_
+from diffad.msma.patchflow.layers import (
+    LULinear,
+    MaskedAffineAutoregressive,
+    SplineCoupling,
+    soft_clamp,
+    zero_,
+)
 
 FORMAT = "diffad.patchflow/1"
 LOG_SIGMA_BOUND = 7.0  # base log-std soft clamp
