@@ -38,6 +38,9 @@ def test_evaluate_leaves_the_models_it_is_given_unchanged(reproduced_project) ->
     images = dataset.images(dataset.manifest.iloc[result.test_rows[:4]])
     rows = result.test_rows[:4]
     again = served.score(images, ("ensemble",), norms=(image_norms[rows], patch_norms[rows]))
-    np.testing.assert_allclose(again["ensemble"].scores, result.outputs["ensemble"].scores[:4], rtol=1e-5)
+    # 4 images in one batch vs evaluate's 64-image chunks: float32 sums round differently
+    np.testing.assert_allclose(
+        again["ensemble"].scores, result.outputs["ensemble"].scores[:4], rtol=1e-4, atol=1e-5
+    )
     with pytest.raises(Exception, match="calibration"):
         models.score(images, ("ensemble",))  # the unserved models know no calibration
