@@ -42,7 +42,7 @@ from diffad.artifacts.layout import (
 )
 from diffad.artifacts.records import METRIC_KEYS, ReportSummary, ValidationResult
 from diffad.artifacts.runs import read_bundle_manifest
-from diffad.config import METHODS
+from diffad.detectors.base import method_order
 from diffad.errors import ArtifactError
 
 ROOT_ENV = "DIFFAD_ROOT"
@@ -60,7 +60,7 @@ METRIC_LABELS = {
     "calibration_false_alarm_rate_upper": "false-alarm bound (calib., 95 %)",
     "ms_per_image": "ms / image",
 }
-METHOD_ORDER = METHODS  # the library's order: diffusion methods, then the baselines
+METHOD_ORDER = method_order()  # the registry's order: diffusion methods, composites, baselines
 NORM_THRESHOLD = 100.0  # normalized scores live in [0, 1000] with the decision threshold here
 
 
@@ -415,13 +415,13 @@ def _short(value: Any, limit: int = 120) -> str:
 
 @st.cache_resource(show_spinner="Loading the model bundle…", max_entries=2)
 def _predictor_cached(bundle: str, stamp: int) -> Any:
-    from diffad.evaluation.predict import Predictor  # lazy: pulls torch, only the Inspect page needs it
+    from diffad.inference.predict import Predictor  # lazy: pulls torch, only the Inspect page needs it
 
     return Predictor.load(bundle, device="cpu")
 
 
 def load_predictor(bundle: Path) -> Any:
-    """``diffad.evaluation.predict.Predictor`` of a bundle folder (cached until bundle.json changes)."""
+    """``diffad.inference.predict.Predictor`` of a bundle folder (cached until bundle.json changes)."""
     meta = BundleDir(bundle).manifest
     if not meta.is_file():
         raise MissingArtifact(meta)

@@ -1,6 +1,8 @@
 """evaluate: every method on the same test images -> metrics, curves, heatmaps, model bundle.
 
-Methods: msma_gmm, msma_flow, ddim, ensemble, fused, patchcore, padim (``evaluate.methods``).
+Methods: ``evaluate.methods``, any registered in :mod:`diffad.detectors`. Model files are found by
+their name: the denoiser, GMM and flow at the paths given, every other one (the image-fitted
+detectors') in ``--baselines``.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from pathlib import Path
 
 from diffad.cli import run_command
 from diffad.data.dataset import load_prepared
+from diffad.detectors.base import model_files
 from diffad.evaluation.evaluate import run
-from diffad.evaluation.models import Models
+from diffad.inference.models import Models
 from diffad.msma.scores import load_score_cache
 from stages._stage import load_stage_params, stage_device, stage_parser
 
@@ -34,13 +37,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     dataset = load_prepared(args.data)
     image_norms, patch_norms, _ = load_score_cache(args.scores)
-    paths = {
-        "denoiser": args.denoiser,
-        "gmm": args.gmm,
-        "flow": args.flow,
-        "patchcore": args.baselines / "patchcore.safetensors",
-        "padim": args.baselines / "padim.safetensors",
-    }
+    given = {"denoiser.safetensors": args.denoiser, "gmm.json": args.gmm, "flow.safetensors": args.flow}
+    paths = {name: given.get(name, args.baselines / name) for name in model_files(params.evaluate.methods)}
     models = Models(params=params, paths=paths, device=stage_device(params))
     result = run(
         dataset, models, (image_norms, patch_norms), params, reports_dir=args.reports, bundle_dir=args.bundle

@@ -1,7 +1,8 @@
-"""fit_baselines: PatchCore and PaDiM on the EfficientNet-Lite0 backbone, fitted on good images.
+"""fit_baselines: every detector fitted on good images (PatchCore, PaDiM, ...), one file each.
 
 They run beside the diffusion methods so every report shows whether diffusion beats the classic
-methods on the same data and backbone.
+methods on the same data and backbone. Which detectors: every registered one whose ``fits_on`` is
+``images`` (:mod:`diffad.detectors`), so a new image-fitted method is fitted here with no edit.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from diffad.baselines.padim import PaDiM
-from diffad.baselines.patchcore import PatchCore
 from diffad.cli import run_command
 from diffad.data.dataset import load_prepared
-from diffad.features.backbone import FeatureExtractor
+from diffad.detectors.base import ImageDetector, detector_classes
+from diffad.inference.models import Models
 from stages._stage import load_stage_params, stage_device, stage_parser
 
 log = logging.getLogger("diffad.fit_baselines")
@@ -27,18 +27,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("models/baselines"), help="output folder")
     args = parser.parse_args(argv)
     params = load_stage_params(args)
-    device = stage_device(params)
-    cfg = params.fit_baselines
 
     dataset = load_prepared(args.data)
-    images = dataset.images(dataset.rows(split="train", label="good"))
-    extractor = FeatureExtractor(blocks=cfg.feature_blocks, input_size=cfg.input_size).to(device)
+    images = dataset.images(dataset.training_rows())
+    models = Models(params=params, paths={}, device=stage_device(params))  # shares the backbone
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, method in (("patchcore", PatchCore), ("padim", PaDiM)):
+    for detector in detector_classes():
+        if not issubclass(detector, ImageDetector):
+            continue
         start = time.perf_counter()
-        model = method(extractor, cfg, device).fit(images, seed=params.seed)
-        model.save(args.out / f"{name}.safetensors")
-        log.info("%s fitted on %d images in %.1f s", name, len(images), time.perf_counter() - start)
+        detector.fit(images, models, seed=params.seed).save(args.out)
+        log.info("%s fitted on %d images in %.1f s", detector.name, len(images), time.perf_counter() - start)
 
 
 if __name__ == "__main__":

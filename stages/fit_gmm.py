@@ -12,7 +12,7 @@ from pathlib import Path
 
 from diffad.cli import run_command
 from diffad.data.dataset import load_prepared
-from diffad.density.gmm import fit_gmm
+from diffad.msma.mixture import fit_gmm
 from diffad.msma.scores import load_score_cache
 from stages._stage import load_stage_params, stage_parser
 
@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     dataset = load_prepared(args.data)
     image_norms, _, _ = load_score_cache(args.scores)
-    train = dataset.manifest.index[dataset.manifest["split"] == "train"].to_numpy()
+    train = dataset.positions(dataset.training_rows())
     model = fit_gmm(image_norms[train], params.fit_gmm, params.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     model.save(args.out)

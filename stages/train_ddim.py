@@ -15,6 +15,7 @@ from pathlib import Path
 from diffad.cli import run_command
 from diffad.data.dataset import load_prepared
 from diffad.diffusion.training import train_denoiser
+from diffad.files import atomic_write
 from stages._stage import load_stage_params, stage_device, stage_parser
 
 log = logging.getLogger("diffad.train_ddim")
@@ -28,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_stage_params(args)
 
     dataset = load_prepared(args.data)
-    images = dataset.images(dataset.rows(split="train", label="good"))
+    images = dataset.images(dataset.training_rows())
     log.info("training on %d good images of %s", len(images), tuple(images.shape[1:]))
     result = train_denoiser(
         images,
@@ -38,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         out_dir=args.out,
         log=log.info,
     )
-    (args.out / "params.json").write_text(json.dumps(params.to_dict(), indent=2))
+    text = json.dumps(params.to_dict(), indent=2)
+    atomic_write(args.out / "params.json", lambda tmp: tmp.write_text(text))
     log.info("%s", result)
 
 

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from diffad.cli import run_command
 from diffad.data.dataset import load_prepared
-from diffad.flow.patchflow import save_patchflow
-from diffad.flow.training import train_patchflow
+from diffad.files import atomic_write
+from diffad.msma.patchflow.model import save_patchflow
+from diffad.msma.patchflow.training import train_patchflow
 from diffad.msma.scores import load_score_cache
 from stages._stage import load_stage_params, stage_device, stage_parser
 
@@ -32,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     dataset = load_prepared(args.data)
     _, patch_norms, _ = load_score_cache(args.scores)
-    train = dataset.manifest.index[dataset.manifest["split"] == "train"].to_numpy()
+    train = dataset.positions(dataset.training_rows())
     result = train_patchflow(
         patch_norms[train].astype("float32"),
         params.train_flow,
@@ -42,10 +43,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args.out.mkdir(parents=True, exist_ok=True)
     save_patchflow(result.model, args.out / "flow.safetensors")
-    with open(args.out / "history.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["epoch", "train_nll", "val_nll"])
-        writer.writeheader()
-        writer.writerows(result.history)
+
+    def write_history(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["epoch", "train_nll", "val_nll"])
+            writer.writeheader()
+            writer.writerows(result.history)
+
+    atomic_write(args.out / "history.csv", write_history)
     log.info("best epoch %d, NLL %.4f nats/dim, %.1f s", result.best_epoch, result.best_nll, result.seconds)
 
 

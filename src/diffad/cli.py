@@ -25,7 +25,7 @@ STAGES = (
     "evaluate",
 )
 COMMANDS = {name.replace("_", "-"): f"stages.{name}" for name in STAGES}
-COMMANDS["predict"] = "diffad.evaluation.predict"
+COMMANDS["predict"] = "diffad.inference.predict"
 COMMANDS["dashboard"] = "diffad.cli"  # handled by dashboard() below
 
 USAGE = "usage: diffad COMMAND [options]   (diffad COMMAND --help for its options)\n\ncommands:\n" + "".join(

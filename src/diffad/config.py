@@ -22,12 +22,11 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 
+from diffad.detectors import method_names
 from diffad.errors import ConfigError, check_range
 
 T = TypeVar("T")
 
-# every evaluable method
-METHODS = ("msma_gmm", "msma_flow", "ddim", "ensemble", "fused", "patchcore", "padim")
 DataSource = Literal["synthetic", "mvtec", "folder"]
 Transform = Literal["center-crop-dhariwal", "resize"]
 OnBadInput = Literal["fail", "skip"]
@@ -295,7 +294,8 @@ class BaselinesConfig:
 class EvaluateConfig:
     """`evaluate`: methods, thresholds and report contents."""
 
-    methods: tuple[str, ...] = METHODS  # subset of METHODS to evaluate
+    # registered methods to evaluate (diffad.detectors: one module each), in report order
+    methods: tuple[str, ...] = ("msma_gmm", "msma_flow", "ddim", "ensemble", "fused", "patchcore", "padim")
     ddim: DDIMReconstructionConfig = field(default_factory=DDIMReconstructionConfig)
     # The operating point, chosen on the calibration images (never on test labels; thresholds.py):
     threshold_policy: ThresholdPolicy = "false_alarm_rate"
@@ -318,11 +318,10 @@ class EvaluateConfig:
         check_range("evaluate.worst_per_method", self.worst_per_method, 0, 10_000)
         if self.fused_image_score not in ("weighted", "map_max"):
             raise ConfigError(f"evaluate.fused_image_score: {self.fused_image_score!r} (weighted | map_max)")
+        known = method_names()
         for method in self.methods:
-            if method not in METHODS:
-                raise ConfigError(
-                    f"evaluate.methods: unknown method {method!r} (known: {', '.join(METHODS)})"
-                )
+            if method not in known:
+                raise ConfigError(f"evaluate.methods: unknown method {method!r} (known: {', '.join(known)})")
         if not self.methods:
             raise ConfigError("evaluate.methods: at least one method is needed")
 

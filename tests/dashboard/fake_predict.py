@@ -1,4 +1,4 @@
-"""A stand-in for ``diffad.evaluation.predict`` with the same API and a model whose answers are known.
+"""A stand-in for ``diffad.inference.predict`` with the same API and a model whose answers are known.
 
 Score = darkness (1 - mean intensity, in [0, 1]); the good reference scores are 0.10 .. 0.30, the
 threshold 0.35 (normalized 100). So a white image scores 0 (percentile 0, normal) and a black one
@@ -74,8 +74,8 @@ class BrokenPredictor(Predictor):
 
 
 def install(predictor: type = Predictor) -> types.ModuleType:
-    """Put a fake ``diffad.evaluation.predict`` into sys.modules (the caller restores it)."""
-    module = types.ModuleType("diffad.evaluation.predict")
+    """Put a fake ``diffad.inference.predict`` into sys.modules (the caller restores it)."""
+    module = types.ModuleType("diffad.inference.predict")
     module.Predictor, module.Prediction = predictor, Prediction
-    sys.modules["diffad.evaluation.predict"] = module
+    sys.modules["diffad.inference.predict"] = module
     return module

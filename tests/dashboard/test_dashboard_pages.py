@@ -69,13 +69,13 @@ def _chart_frames(at) -> list[pd.DataFrame]:
 
 @pytest.fixture
 def fake_bundle(monkeypatch: pytest.MonkeyPatch):
-    """Replace the (lazily imported) diffad.evaluation.predict with the fake of fake_predict.py."""
+    """Replace the (lazily imported) diffad.inference.predict with the fake of fake_predict.py."""
 
     def _install(predictor: type = fake_predict.Predictor) -> None:
         # setitem: the real module (or none) is back in sys.modules after the test, so later
         # tests (the end-to-end contract test) load the real bundle
         monkeypatch.setitem(
-            sys.modules, "diffad.evaluation.predict", sys.modules.get("diffad.evaluation.predict")
+            sys.modules, "diffad.inference.predict", sys.modules.get("diffad.inference.predict")
         )
         fake_predict.install(predictor)
         predictor.loads.clear()

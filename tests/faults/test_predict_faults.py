@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from diffad.config import EvaluateConfig
+from diffad.detectors.base import MethodOutput
 from diffad.errors import DiffadError
-from diffad.evaluation import predict
-from diffad.evaluation.methods import MethodOutput
 from diffad.evaluation.thresholds import fit_thresholds
+from diffad.inference import predict
 
 RESOLUTION = 8
 

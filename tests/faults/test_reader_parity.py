@@ -20,7 +20,7 @@ from diffad.config import ConvertDatasetConfig, DataConfig
 from diffad.data.dataset import load_prepared
 from diffad.data.images import read_image
 from diffad.data.prepare import prepare_dataset
-from diffad.evaluation.predict import Predictor
+from diffad.inference.predict import Predictor
 from tests.faults.awkward import awkward_images
 
 RESOLUTION = 16

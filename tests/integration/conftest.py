@@ -42,9 +42,18 @@ TINY = {
 }
 
 
-def dvc(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def project_env(project: Path) -> dict[str, str]:
+    """Environment in which ``python`` imports the project copy's own code (``src/``, ``stages/``,
+    ``dashboard/``), not the installed checkout's: for tests that change the copy's code."""
+    return {"PYTHONPATH": os.pathsep.join([str(project / "src"), str(project)])}
+
+
+def dvc(
+    project: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
+        **(env or {}),
         "DVC_NO_ANALYTICS": "1",
         "GX_ANALYTICS_ENABLED": "false",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",

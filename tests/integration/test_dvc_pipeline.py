@@ -113,7 +113,7 @@ def test_convert_predict_and_dashboard_upload_score_awkward_images_identically(r
     from diffad.config import ConvertDatasetConfig, DataConfig
     from diffad.data.dataset import load_prepared
     from diffad.data.prepare import prepare_dataset
-    from diffad.evaluation.predict import Predictor, predict_files
+    from diffad.inference.predict import Predictor, predict_files
     from tests.faults.awkward import awkward_images
 
     predictor = Predictor.load(reproduced_project / "models/bundle", "cpu")
@@ -154,7 +154,7 @@ def test_a_bundle_written_before_threads_became_a_fixed_count_still_loads(reprod
     runtime section says where the producer ran, not what the model is, so loading ignores it."""
     import shutil
 
-    from diffad.evaluation.predict import Predictor
+    from diffad.inference.predict import Predictor
 
     bundle = tmp_path / "bundle"
     shutil.copytree(reproduced_project / "models/bundle", bundle)
@@ -162,3 +162,28 @@ def test_a_bundle_written_before_threads_became_a_fixed_count_still_loads(reprod
     meta["params"]["runtime"]["threads"] = 0
     (bundle / "bundle.json").write_text(json.dumps(meta))
     assert Predictor.load(bundle, "cpu").methods == meta["methods"]
+
+
+def test_a_bundle_written_before_composites_had_their_key_still_serves_fused(reproduced_project, tmp_path):
+    """Bundles from before issue 12 keep the fused weights under `fusion` (accepted runs still
+    serve them): they load, and score `fused` as the new `composites` key does."""
+    import shutil
+
+    import numpy as np
+    import torch
+
+    from diffad.inference.predict import Predictor
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(reproduced_project / "models/bundle", bundle)
+    meta = json.loads((bundle / "bundle.json").read_text())
+    composites = meta.pop("composites")
+    meta["fusion"] = composites["fused"]
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    images = torch.rand(2, 3, meta["resolution"], meta["resolution"]) * 2 - 1
+    old = Predictor.load(bundle, "cpu").models.score(images, ("fused", "ensemble"))
+    new = Predictor.load(reproduced_project / "models/bundle", "cpu").models.score(
+        images, ("fused", "ensemble")
+    )
+    for method in ("fused", "ensemble"):
+        np.testing.assert_allclose(old[method].scores, new[method].scores, rtol=1e-6)

@@ -57,7 +57,7 @@ def thresholds_bytes(bundle: dict) -> bytes:
 def test_models_score_their_own_training_images_lower_than_held_out_good_images(reproduced_project):
     """The reason for the split: fitted on train, every method finds train more normal than the
     calibration images, so thresholds from train images would flag more unseen good images."""
-    from diffad.evaluation.predict import Predictor
+    from diffad.inference.predict import Predictor
 
     project = reproduced_project
     manifest = read_manifest(project / "data/prepared/manifest.csv")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 from diffad.artifacts.layout import ReportsDir, ValidationDir
 from diffad.errors import ArtifactError
+from diffad.files import atomic_write
 
 SCHEMA_VERSION = 1
 BUNDLE_FORMAT = 2  # bundle.json "format", bumped when a bundle can no longer be loaded as before:
@@ -47,12 +47,8 @@ Metrics = dict[str, dict[str, float | None]]  # {"<method>": {"image_auroc": 0.9
 
 def write_json(path: Path, payload: Any) -> Path:
     """Write ``payload`` as indented JSON, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    text = json.dumps(payload, indent=2) + "\n"
+    return atomic_write(Path(path), lambda tmp: tmp.write_text(text))
 
 
 def read_json(path: Path) -> Any:
@@ -261,7 +257,7 @@ def write_validation(folder: ValidationDir, result: ValidationResult, html: str 
         },
     )
     if html is not None:
-        folder.html.write_text(html)
+        atomic_write(folder.html, lambda tmp: tmp.write_text(html))
     return folder.report
 
 

@@ -9,7 +9,6 @@ original image resolution, smoothed by a Gaussian of ``blur_sigma`` pixels at 25
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from torch import nn
 from diffad.config import BaselinesConfig, build, to_plain
 from diffad.errors import ArtifactError, ConfigError
 from diffad.features.backbone import FeatureExtractor
+from diffad.files import atomic_write
 from diffad.maps import gaussian_blur, resize_maps
 
 FORMAT_VERSION = "1"
@@ -88,9 +88,8 @@ def save_state(
         "config": json.dumps(to_plain(cfg)),
         "extra": json.dumps(extra),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    plain = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    atomic_write(path, lambda tmp: save_file(plain, str(tmp), metadata=metadata))
 
 
 def load_state(

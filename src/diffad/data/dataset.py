@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from diffad.data.manifest import INFO_NAME, MANIFEST_NAME, read_info, read_manifest
+from diffad.data.manifest import CALIBRATION, INFO_NAME, MANIFEST_NAME, TRAIN, read_info, read_manifest
 from diffad.data.transforms import to_tensor
 from diffad.errors import DataError
 
@@ -45,6 +45,20 @@ class PreparedDataset:
             if value is not None:
                 keep &= (self.manifest[column] == value).to_numpy()
         return self.manifest[keep]
+
+    def training_rows(self) -> pd.DataFrame:
+        """The good training images: the only images any model is fitted on (the calibration
+        share of the source's ``train/good`` is held out of them, data/split.py)."""
+        return self.rows(split=TRAIN, label="good")
+
+    def calibration_rows(self) -> pd.DataFrame:
+        """The held-out good images that operating points and standardisation are taken on."""
+        return self.rows(split=CALIBRATION)
+
+    def positions(self, rows: pd.DataFrame) -> np.ndarray:
+        """Manifest positions (the row numbers of every cached array) of ``rows``, a selection of
+        this manifest."""
+        return self.manifest.index.get_indexer(rows.index)
 
     def images(self, rows: pd.DataFrame | None = None) -> torch.Tensor:
         """float32 ``(N, 3, H, W)`` in [-1, 1] for ``rows`` (default: all)."""

@@ -16,10 +16,12 @@ import pandas as pd
 
 from diffad.artifacts.layout import INFO_FILE, MANIFEST_FILE
 from diffad.errors import DataError
+from diffad.files import atomic_write
 
 MANIFEST_NAME = MANIFEST_FILE
 INFO_NAME = INFO_FILE
-SPLITS = ("train", "calibration", "test", "validation")  # calibration: data/split.py
+TRAIN, CALIBRATION = "train", "calibration"  # the split models are fitted on; the held-out share
+SPLITS = (TRAIN, CALIBRATION, "test", "validation")  # calibration: data/split.py
 LABELS = ("good", "anomaly", "unknown")
 INFO_KEYS = ("category", "source", "resolution", "transform", "has_masks", "counts", "skipped")
 
@@ -81,7 +83,8 @@ def read_manifest(path: Path, strict: bool = True) -> pd.DataFrame:
 
 
 def write_info(info: dict[str, Any], path: Path) -> None:
-    path.write_text(json.dumps(info, indent=2, sort_keys=False) + "\n")
+    text = json.dumps(info, indent=2, sort_keys=False) + "\n"
+    atomic_write(Path(path), lambda tmp: tmp.write_text(text))
 
 
 def read_info(path: Path) -> dict[str, Any]:

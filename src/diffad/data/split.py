@@ -3,7 +3,9 @@
 Models score the images they were fitted on lower than unseen good images, so every statistic of
 good images that a decision depends on (threshold, normalisation, standardisation, percentiles)
 is taken on these held-out images instead. ``convert_dataset`` marks them ``split = calibration``
-in the manifest; the training stages select ``split == "train"`` and never see them.
+in the manifest; every stage that fits a model takes :meth:`PreparedDataset.training_rows`
+(``diffad.data.dataset``: split ``train``, label ``good``) and never sees them, and `evaluate`
+takes :meth:`PreparedDataset.calibration_rows`.
 
     n_calibration = min(max(round(fraction * n_good), min_calibration_images), n_good - min_train_images)
 
@@ -19,9 +21,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from diffad.config import ConvertDatasetConfig
+from diffad.data.manifest import CALIBRATION, TRAIN
 from diffad.data.sources import SourceItem
 
-CALIBRATION = "calibration"
 _STREAM = 0x5EED_CA1  # a seed stream of its own: the split does not move when other draws change
 
 
@@ -39,7 +41,7 @@ def set_aside_calibration(
     The draw depends on ``seed`` and on the sorted train stems only, so re-running the import
     (or adding test images) gives the same calibration images.
     """
-    train = sorted((i for i, item in enumerate(items) if item.split == "train"), key=lambda i: items[i].stem)
+    train = sorted((i for i, item in enumerate(items) if item.split == TRAIN), key=lambda i: items[i].stem)
     k = calibration_count(len(train), cfg)
     chosen = {train[j] for j in np.random.default_rng([seed, _STREAM]).permutation(len(train))[:k]}
     return [

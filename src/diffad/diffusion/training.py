@@ -47,7 +47,7 @@ from diffad.diffusion.precond import EDMPrecond
 from diffad.diffusion.sampler import sample
 from diffad.diffusion.unet import build_denoiser
 from diffad.errors import ArtifactError, DataError, require_finite
-from diffad.files import exclusive_lock
+from diffad.files import atomic_write, exclusive_lock
 from diffad.runtime import autocast_dtype
 from diffad.viz.grid import save_grid
 
@@ -158,8 +158,8 @@ def fingerprint(images: torch.Tensor, cfg: TrainDDIMConfig, seed: int, threads: 
 
 
 def write_loss_csv(path: Path, rows: list[tuple[int, float]]) -> Path:
-    path.write_text("step,loss\n" + "".join(f"{s},{v:.6g}\n" for s, v in rows))
-    return path
+    text = "step,loss\n" + "".join(f"{s},{v:.6g}\n" for s, v in rows)
+    return atomic_write(Path(path), lambda tmp: tmp.write_text(text))
 
 
 def train_denoiser(

@@ -4,8 +4,9 @@ Recipe:
     1. score the calibration images (good, held out of training: data/split.py), the labelled
        validation defects when the miss-rate policy needs them, and every test image with each
        method (MSMA from the score cache, the rest from the images);
-    2. per method, from the calibration images only: good statistics (ensemble standardisation),
-       the operating point (thresholds.py), normalisation; no test label reaches the bundle;
+    2. per method, from the calibration images only: good statistics (the composites'
+       standardisation), each composite's fitted state (the fused weights), the operating point
+       (thresholds.py), normalisation; no test label reaches the bundle;
     3. metrics over the labelled test images at that operating point (``unknown`` images are
        scored, not measured), the test-label max-F1 kept apart as the oracle column;
     4. reports (metrics, per defect, scores, curves, heatmaps, mistakes) and the bundle.
@@ -25,26 +26,20 @@ from diffad.artifacts.layout import ReportsDir
 from diffad.artifacts.records import ReportSummary, write_summary
 from diffad.config import Params
 from diffad.data.dataset import PreparedDataset
-from diffad.data.split import CALIBRATION
-from diffad.errors import DataError
-from diffad.evaluation.bundle import write_bundle
-from diffad.evaluation.fusion import (
-    FUSION_IMAGE_PARTS,
-    FUSION_MAP_PARTS,
-    fit_fusion,
-    fused_output,
-    paste_defects,
-)
-from diffad.evaluation.methods import (
-    ENSEMBLE_PARTS,
-    MSMA_METHODS,
+from diffad.detectors.base import (
+    Calibration,
+    CalibrationSet,
     MethodOutput,
     Standardizer,
-    ensemble_output,
+    detector_class,
+    is_composite,
+    scored_methods,
 )
-from diffad.evaluation.models import Models
+from diffad.errors import DataError
 from diffad.evaluation.report import write_reports
 from diffad.evaluation.thresholds import MethodThresholds, fit_thresholds
+from diffad.inference.bundle import write_bundle
+from diffad.inference.models import Models
 from diffad.metrics import method_metrics
 
 log = logging.getLogger(__name__)
@@ -63,16 +58,20 @@ class Evaluation:
     thresholds: dict[str, MethodThresholds]
     metrics: dict[str, dict]  # method -> method_metrics(...)
     ms_per_image: dict[str, float]
-    standardizers: dict[str, Standardizer]
+    calibration: Calibration  # what the served models need for the composites (the bundle's)
 
 
 def evaluate(
     dataset: PreparedDataset, models: Models, norms: tuple[np.ndarray, np.ndarray], params: Params
 ) -> Evaluation:
-    """Score, threshold and measure; ``norms`` = the cached (N, L), (N, L, h, w) score norms."""
+    """Score, threshold and measure; ``norms`` = the cached (N, L), (N, L, h, w) score norms.
+
+    ``models`` is only read: what is fitted here for serving comes back in
+    :attr:`Evaluation.calibration` (``models.with_calibration`` builds the served models).
+    """
     cfg = params.evaluate
     manifest = dataset.manifest
-    calibration = np.flatnonzero((manifest["split"] == CALIBRATION).to_numpy())
+    calibration = dataset.positions(dataset.calibration_rows())
     if calibration.size == 0:
         raise DataError(
             f"{dataset.root}: no calibration images in the manifest; rerun convert_dataset "
@@ -102,40 +101,39 @@ def evaluate(
             for m, outs in parts.items()
         }
 
-    part_methods = (ENSEMBLE_PARTS if "ensemble" in methods else ()) + (
-        FUSION_IMAGE_PARTS + FUSION_MAP_PARTS if "fused" in methods else ()
-    )
-    scored = tuple(m for m in dict.fromkeys(methods + part_methods) if m not in ("ensemble", "fused"))
+    scored = scored_methods(methods)
+    composites = tuple(m for m in methods if is_composite(m))
     log.info("scoring %d calibration and %d test images with %s", len(calibration), len(test_rows), scored)
     ref_out = score(calibration, {})
     val_out = score(validation, {}) if cfg.threshold_policy == "miss_rate" and validation.size else {}
     timings: dict[str, float] = {}
     test_out = score(test_rows, timings)
     ms_per_image = {m: 1000 * timings[m] / len(test_rows) for m in scored}
-    if set(MSMA_METHODS) & set(scored):
+    uses_norms = {m for m in scored if detector_class(m).fits_on == "score_norms"}
+    if uses_norms:
         norm_ms = _msma_norm_ms(dataset, models, test_rows, image_norms)
-        for m in set(MSMA_METHODS) & set(scored):
+        for m in uses_norms:
             ms_per_image[m] += norm_ms
 
     standardizers = {m: Standardizer.fit(ref_out[m]) for m in scored}
-    models.standardizers = standardizers
+    calibration_set = CalibrationSet(
+        outputs=ref_out,
+        images=lambda: dataset.images(manifest.iloc[calibration]),
+        standardizers=standardizers,
+        score=lambda images, parts: models.score(images, parts),
+        seed=params.seed,
+    )
+    fitted = Calibration(standardizers, {m: detector_class(m).fit(calibration_set) for m in composites})
+    for m, state in fitted.composites.items():
+        if state:
+            log.info("%s fitted on the calibration images: %s", m, state)
+    served = models.with_calibration(fitted)
     every_output = (ref_out, test_out, val_out) if val_out else (ref_out, test_out)
-    if "ensemble" in methods:
+    for m in composites:
+        combiner = served.composite(m)
         for outputs in every_output:
-            outputs["ensemble"] = ensemble_output(outputs, standardizers)
-        ms_per_image["ensemble"] = sum(ms_per_image[m] for m in ENSEMBLE_PARTS)
-    if "fused" in methods:
-        # weights from synthetic defects pasted into the calibration images: good images no model
-        # was fitted on (pasted into training images, the memory-bank baselines win by recall), and
-        # no test label is used
-        pasted_images, pasted_masks = paste_defects(dataset.images(manifest.iloc[calibration]), params.seed)
-        fusion_parts = tuple(dict.fromkeys(FUSION_IMAGE_PARTS + FUSION_MAP_PARTS))
-        pasted = models.score(pasted_images, fusion_parts)
-        models.fusion = fit_fusion(ref_out, pasted, pasted_masks, standardizers)
-        log.info("fused weights (chosen on synthetic defects): %s", models.fusion.to_dict())
-        for outputs in every_output:
-            outputs["fused"] = fused_output(outputs, standardizers, models.fusion, cfg.fused_image_score)
-        ms_per_image["fused"] = sum(ms_per_image[m] for m in fusion_parts)
+            outputs[m] = combiner.combine(outputs)
+        ms_per_image[m] = sum(ms_per_image[p] for p in scored_methods((m,)))
 
     labelled = labels >= 0
     masks = dataset.masks(manifest.iloc[test_rows[labelled]]) if dataset.has_masks else None
@@ -164,7 +162,7 @@ def evaluate(
         thresholds,
         metrics,
         {m: ms_per_image[m] for m in methods},
-        standardizers,
+        fitted,
     )
 
 
@@ -199,7 +197,7 @@ def run(
     """Evaluate, then write the reports and the bundle."""
     result = evaluate(dataset, models, norms, params)
     write_reports(result, dataset, params, reports_dir)
-    write_bundle(bundle_dir, models, result.thresholds, result.standardizers, params, dataset.info)
+    write_bundle(bundle_dir, models, result.thresholds, result.calibration, params, dataset.info)
     summary = ReportSummary(
         category=params.data.category,
         has_masks=bool(dataset.has_masks),
@@ -208,7 +206,7 @@ def run(
         n_unknown=int((result.labels < 0).sum()),
         device=str(models.device),
         torch_threads=torch.get_num_threads(),
-        fusion=None if models.fusion is None else models.fusion.to_dict(),
+        fusion=result.calibration.composites.get("fused"),
     )
     write_summary(ReportsDir(Path(reports_dir)), summary)
     return result

@@ -32,8 +32,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from diffad.config import EvaluateConfig
+from diffad.detectors.base import MethodOutput
 from diffad.errors import DataError
-from diffad.evaluation.methods import MethodOutput
 from diffad.metrics.normalize import ScoreNormalizer
 
 CONFIDENCE = 0.95  # of the stated upper bound on the false-alarm rate

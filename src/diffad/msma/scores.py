@@ -44,6 +44,7 @@ from diffad.config import CacheScoresConfig, to_plain
 from diffad.diffusion.precond import EDMPrecond
 from diffad.diffusion.schedule import karras_sigmas
 from diffad.errors import ArtifactError, DataError
+from diffad.files import atomic_write
 from diffad.runtime import autocast_dtype
 
 IMAGE_NORMS_FILE = "image_norms.npy"
@@ -196,11 +197,18 @@ def save_score_cache(
             raise DataError(
                 f"{out_dir / name}: score norms are not finite or exceed the {np.dtype(dtype)} range"
             )
-        np.save(out_dir / name, arr.astype(dtype), allow_pickle=False)
+        stored = arr.astype(dtype)
+        atomic_write(out_dir / name, lambda tmp, a=stored: _save_npy(tmp, a))
     meta = {"sigmas": sigma_values, "config": None}
     if config is not None:
         meta["config"] = to_plain(config)
-    (out_dir / SIGMAS_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    text = json.dumps(meta, indent=2) + "\n"
+    atomic_write(out_dir / SIGMAS_FILE, lambda tmp: tmp.write_text(text))
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as f:  # a file object: np.save would append ".npy" to a path
+        np.save(f, array, allow_pickle=False)
 
 
 def load_score_cache(out_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

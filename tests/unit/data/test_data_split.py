@@ -80,3 +80,34 @@ def test_validation_defects_are_imported_as_their_own_split(trees, tmp_path):
         len(validation) == 3 and set(validation.label) == {"anomaly"} and set(validation.defect) == {"crack"}
     )
     assert validate_prepared(tmp_path / "p", held_out(), 16).success
+
+
+def test_the_good_training_images_are_defined_once_and_exclude_the_calibration_share(tmp_path) -> None:
+    """One definition (issue 12): every stage that fits a model takes ``training_rows``, and no
+    stage or library module outside the dataset selects the training split by hand."""
+    import re
+    from pathlib import Path
+
+    import pandas as pd
+
+    from diffad.data.dataset import PreparedDataset
+
+    manifest = pd.DataFrame(
+        {
+            "split": ["train", "calibration", "train", "test", "test", "validation"],
+            "label": ["good", "good", "good", "good", "anomaly", "anomaly"],
+        }
+    )
+    dataset = PreparedDataset(tmp_path, manifest, {})
+    assert list(dataset.positions(dataset.training_rows())) == [0, 2]
+    assert list(dataset.positions(dataset.calibration_rows())) == [1]
+
+    root = Path(__file__).resolve().parents[3]
+    by_hand = re.compile(r"""split\s*=\s*["']train["']|\[["']split["']\]\s*==\s*["']train["']""")
+    sources = [*root.glob("stages/*.py"), *(root / "src/diffad").rglob("*.py")]
+    offenders = [
+        p.relative_to(root).as_posix()
+        for p in sources
+        if by_hand.search(p.read_text()) and p.parent.name != "data"  # data/: the split is made there
+    ]
+    assert not offenders, offenders

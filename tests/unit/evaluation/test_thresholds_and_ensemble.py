@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from diffad.config import EvaluateConfig
+from diffad.detectors.base import MethodOutput, Standardizer
+from diffad.detectors.ensemble import ensemble_output
 from diffad.errors import DataError
-from diffad.evaluation.methods import MethodOutput, Standardizer, ensemble_output
 from diffad.evaluation.thresholds import (
     MethodThresholds,
     choose_operating_point,

@@ -10,7 +10,7 @@ display-sized view, and dropped before the next is read, so memory does not grow
 number (or size) of the inputs. An input that is cropped or resized gets a warning. Unreadable
 files are reported and skipped (or stop the run with ``--strict``). The output folder's rules
 (unique names mirroring the input tree, no overwriting, no writes through links) are in
-:mod:`diffad.evaluation.predict_outputs`.
+:mod:`diffad.inference.predict_outputs`.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from PIL import Image
 from diffad.data.images import read_image, to_rgb
 from diffad.data.transforms import plan_geometry, to_model_input
 from diffad.errors import ConfigError, DataError, DiffadError
-from diffad.evaluation.bundle import load_bundle
-from diffad.evaluation.predict_outputs import PREDICTIONS, SKIPPED, OutputFolder, output_names
 from diffad.evaluation.thresholds import MethodThresholds
+from diffad.inference.bundle import load_bundle
+from diffad.inference.predict_outputs import PREDICTIONS, SKIPPED, OutputFolder, output_names
 from diffad.runtime import configure_threads, select_device
 from diffad.viz.heatmap import overlay_heatmap
 

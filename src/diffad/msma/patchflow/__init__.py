@@ -1,8 +1,8 @@
 """PatchFlow: a position-conditioned normalizing flow over per-patch MSMA score norms."""
 
-from diffad.flow.patchflow import PatchFlow, load_patchflow, save_patchflow
-from diffad.flow.position import positional_encoding_2d
-from diffad.flow.training import TrainFlowResult, image_scores_from_nll, patch_nll, train_patchflow
+from diffad.msma.patchflow.model import PatchFlow, load_patchflow, save_patchflow
+from diffad.msma.patchflow.position import positional_encoding_2d
+from diffad.msma.patchflow.training import TrainFlowResult, image_scores_from_nll, patch_nll, train_patchflow
 
 __all__ = [
     "PatchFlow",

@@ -10,10 +10,10 @@ import torch
 
 from diffad.config import TrainFlowConfig
 from diffad.errors import ArtifactError, ConfigError, DataError
-from diffad.flow import training
-from diffad.flow.patchflow import PatchFlow, load_patchflow, save_patchflow
-from diffad.flow.position import positional_encoding_2d
-from diffad.flow.training import (
+from diffad.msma.patchflow import training
+from diffad.msma.patchflow.model import PatchFlow, load_patchflow, save_patchflow
+from diffad.msma.patchflow.position import positional_encoding_2d
+from diffad.msma.patchflow.training import (
     BestCheckpoint,
     image_scores_from_nll,
     patch_nll,

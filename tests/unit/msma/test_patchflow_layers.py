@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from diffad.config import TrainFlowConfig
-from diffad.flow.layers import LULinear, MaskedAffineAutoregressive, SplineCoupling
-from diffad.flow.patchflow import PatchFlow
-from diffad.flow.spline import rq_spline
+from diffad.msma.patchflow.layers import LULinear, MaskedAffineAutoregressive, SplineCoupling
+from diffad.msma.patchflow.model import PatchFlow
+from diffad.msma.patchflow.spline import rq_spline
 
 L, P = 5, 8
 

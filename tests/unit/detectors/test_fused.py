@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from diffad.evaluation.fusion import (
+from diffad.detectors.base import MethodOutput, Standardizer
+from diffad.detectors.fused import (
     FUSION_IMAGE_PARTS,
     FUSION_MAP_PARTS,
     FusionWeights,
@@ -14,7 +15,6 @@ from diffad.evaluation.fusion import (
     paste_defects,
     simplex_grid,
 )
-from diffad.evaluation.methods import MethodOutput, Standardizer
 
 
 def test_simplex_grid_sums_to_one_and_starts_with_the_even_spread():

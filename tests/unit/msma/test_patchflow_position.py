@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from diffad.errors import ConfigError
-from diffad.flow.position import positional_encoding_2d
+from diffad.msma.patchflow.position import positional_encoding_2d
 
 
 def test_row_half_depends_on_row_and_column_half_on_column() -> None:

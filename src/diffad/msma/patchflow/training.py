@@ -25,8 +25,8 @@ from torch import nn
 
 from diffad.config import TrainFlowConfig
 from diffad.errors import ConfigError, DataError, require_finite
-from diffad.flow.patchflow import PatchFlow
-from diffad.flow.position import positional_encoding_2d
+from diffad.msma.patchflow.model import PatchFlow
+from diffad.msma.patchflow.position import positional_encoding_2d
 from diffad.runtime import seed_everything
 
 VAL_POSITIONS = 1024  # validation positions (fixed for the run), at most the whole grid

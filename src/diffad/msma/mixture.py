@@ -43,6 +43,7 @@ from sklearn.preprocessing import StandardScaler
 
 from diffad.config import FitGMMConfig, to_plain
 from diffad.errors import ArtifactError, ConfigError, DataError
+from diffad.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -126,10 +127,9 @@ class GMMModel:
         }
 
     def save(self, path: str | Path) -> None:
-        """Write the model as JSON (floats round-trip exactly)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict()) + "\n")
+        """Write the model as JSON (floats round-trip exactly), atomically."""
+        text = json.dumps(self.to_dict()) + "\n"
+        atomic_write(Path(path), lambda tmp: tmp.write_text(text))
 
     @classmethod
     def load(cls, path: str | Path) -> GMMModel:

@@ -14,17 +14,41 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw
 
-from diffad.evaluation.methods import MethodOutput, Standardizer
+from diffad.detectors.base import CalibrationSet, CompositeDetector, MethodOutput, Standardizer, register
 from diffad.metrics.roc import auroc
+
+if TYPE_CHECKING:
+    import torch
 
 FUSION_MAP_PARTS = ("msma_flow", "ddim", "patchcore", "padim")
 FUSION_IMAGE_PARTS = ("msma_gmm", "msma_flow", "ddim", "patchcore", "padim")
 GRID_STEP = 0.25
+
+
+@register
+class Fused(CompositeDetector):
+    name = "fused"
+    parts = tuple(dict.fromkeys(FUSION_IMAGE_PARTS + FUSION_MAP_PARTS))
+    order = 50
+
+    @classmethod
+    def fit(cls, calibration: CalibrationSet) -> dict[str, dict[str, float]]:
+        """Weights from synthetic defects pasted into the calibration images: good images no model
+        was fitted on (pasted into training images, the memory-bank baselines win by recall), and
+        no test label is used."""
+        pasted_images, pasted_masks = paste_defects(calibration.images(), calibration.seed)
+        pasted = calibration.score(pasted_images, cls.parts)
+        weights = fit_fusion(calibration.outputs, pasted, pasted_masks, calibration.standardizers)
+        return weights.to_dict()
+
+    def combine(self, parts: dict[str, MethodOutput]) -> MethodOutput:
+        how = self.models.params.evaluate.fused_image_score
+        return fused_output(parts, self.standardizers, FusionWeights(**self.state), how)
 
 
 @dataclass(frozen=True)
@@ -65,6 +89,8 @@ def paste_defects(images: torch.Tensor, seed: int) -> tuple[torch.Tensor, np.nda
     Even rows get a piece of another image of the set (shifted, so the texture breaks), odd rows a
     colour blotch of random sign; at least two images are needed.
     """
+    import torch
+
     n, _, size, _ = images.shape
     if n < 2:
         raise ValueError("paste_defects: at least two images are needed")

@@ -12,8 +12,8 @@ from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
 from diffad.config import FitGMMConfig
-from diffad.density.gmm import GMMModel, fit_gmm
 from diffad.errors import ArtifactError, ConfigError, DataError
+from diffad.msma.mixture import GMMModel, fit_gmm
 
 
 def norms_like(n: int, seed: int, shift: float = 0.0) -> np.ndarray:

@@ -31,7 +31,14 @@ from torch import nn
 
 from diffad.config import TrainFlowConfig, build, to_plain
 from diffad.errors import ArtifactError, ConfigError
-from diffad.flow.layers import LULinear, MaskedAffineAutoregressive, SplineCoupling, soft_clamp, zero_
+from diffad.files import atomic_write
+from diffad.msma.patchflow.layers import (
+    LULinear,
+    MaskedAffineAutoregressive,
+    SplineCoupling,
+    soft_clamp,
+    zero_,
+)
 
 FORMAT = "diffad.patchflow/1"
 LOG_SIGMA_BOUND = 7.0  # base log-std soft clamp
@@ -130,11 +137,11 @@ class PatchFlow(nn.Module):
 
 
 def save_patchflow(model: PatchFlow, path: str | Path) -> None:
-    """Write weights and buffers to ``path`` (safetensors) with the config JSON in the metadata."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write weights and buffers to ``path`` (safetensors, atomically) with the config JSON in the
+    metadata."""
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    save_file(tensors, str(path), metadata={"config": json.dumps(model.config_dict())})
+    metadata = {"config": json.dumps(model.config_dict())}
+    atomic_write(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 
 def load_patchflow(path: str | Path, device: str | torch.device = "cpu") -> PatchFlow:

@@ -5,8 +5,9 @@
                               its parameters, calibration support), normalisation, display range,
                               calibration scores and their statistics (thresholds.py), the
                               standardisation statistics (from the calibration images) and the
-                              fused method's weights
-    denoiser.safetensors, gmm.json, flow.safetensors, patchcore.safetensors, padim.safetensors
+                              composite methods' fitted state (``composites``: the fused weights)
+    the model files of the bundle's methods (each detector's ``model_files``: denoiser.safetensors,
+    gmm.json, flow.safetensors, patchcore.safetensors, padim.safetensors for the default methods)
 
 Pre- and post-processing (transform, resolution, thresholds) live in the bundle, so predictions
 match the evaluation that produced it.
@@ -23,11 +24,10 @@ import torch
 from diffad.artifacts.layout import BundleDir
 from diffad.artifacts.runs import read_bundle_manifest, write_bundle_manifest
 from diffad.config import params_from_dict
-from diffad.errors import ArtifactError
-from diffad.evaluation.fusion import FusionWeights
-from diffad.evaluation.methods import Standardizer
-from diffad.evaluation.models import MODEL_FILES, Models
+from diffad.detectors.base import Calibration, Standardizer, is_composite, model_files
+from diffad.errors import ArtifactError, ConfigError
 from diffad.evaluation.thresholds import MethodThresholds
+from diffad.inference.models import Models
 
 
 def thresholds_json(thresholds: dict[str, MethodThresholds]) -> dict[str, dict]:
@@ -39,7 +39,7 @@ def write_bundle(
     bundle_dir: Path,
     models: Models,
     thresholds: dict[str, MethodThresholds],
-    standardizers: dict[str, Standardizer],
+    calibration: Calibration,
     params,
     info: dict,
 ) -> None:
@@ -47,7 +47,7 @@ def write_bundle(
     tmp = bundle_dir.with_name(bundle_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    models.copy_files(tmp)
+    models.copy_files(tmp, tuple(thresholds))
     meta = {
         "category": params.data.category,
         "resolution": params.data.resolution,
@@ -56,8 +56,8 @@ def write_bundle(
         "methods": list(thresholds),
         "params": params.to_dict(),
         "thresholds": thresholds_json(thresholds),
-        "standardizers": {m: s.to_dict() for m, s in standardizers.items()},
-        "fusion": None if models.fusion is None else models.fusion.to_dict(),
+        "standardizers": {m: s.to_dict() for m, s in calibration.standardizers.items()},
+        "composites": calibration.composites,
     }
     write_bundle_manifest(BundleDir(tmp), meta)
     if bundle_dir.exists():
@@ -77,9 +77,17 @@ def load_bundle(bundle_dir: Path, device: torch.device) -> tuple[Models, dict, d
         params = params_from_dict(model_params, source=str(meta_path))
         thresholds = {m: MethodThresholds.from_dict(t) for m, t in meta["thresholds"].items()}
         standardizers = {m: Standardizer(**s) for m, s in meta["standardizers"].items()}
-        fusion = FusionWeights(**meta["fusion"]) if meta.get("fusion") else None
+        composites = meta.get("composites")
+        if composites is None:  # written before composites had a key of their own
+            composites = {m: {} for m in meta["methods"] if is_composite(m)}
+            if meta.get("fusion"):
+                composites["fused"] = meta["fusion"]
+        files = model_files(tuple(meta["methods"]))
     except (KeyError, TypeError) as exc:
         raise ArtifactError(f"{meta_path}: malformed bundle metadata ({exc})") from None
-    paths = {name: bundle.model_file(filename) for name, filename in MODEL_FILES.items()}
-    models = Models(params=params, paths=paths, device=device, standardizers=standardizers, fusion=fusion)
+    except ConfigError as exc:  # a method this installation does not have
+        raise ArtifactError(f"{meta_path}: {exc}") from None
+    paths = {name: bundle.model_file(name) for name in files}
+    calibration = Calibration(standardizers, composites)
+    models = Models(params=params, paths=paths, device=device, calibration=calibration)
     return models, meta, thresholds

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from diffad.flow.spline import rq_spline, spline_params_count
+from diffad.msma.patchflow.spline import rq_spline, spline_params_count
 
 LOG_SCALE_BOUND = 3.0  # MAF |a_i| <= 3 (soft clamp): one layer rescales by at most e^3
 

@@ -1,0 +1,25 @@
+"""Every anomaly-detection method, one module each, behind one interface (:mod:`.base`).
+
+A method is registered by being a module of this package: ``detectors/<name>.py`` defines one
+:class:`~diffad.detectors.base.Detector` subclass whose ``name`` is ``<name>`` and decorates it
+with :func:`~diffad.detectors.base.register`. Support modules (``base``, and any whose name starts
+with ``_``) are not methods. :func:`method_names` reads the package's file listing only, without
+importing anything, so the typed config can check ``evaluate.methods`` without torch.
+"""
+
+from __future__ import annotations
+
+import pkgutil
+
+SUPPORT_MODULES = frozenset({"base"})
+
+
+def method_names() -> tuple[str, ...]:
+    """Names of every registered method (the modules of this package), sorted."""
+    return tuple(
+        sorted(
+            info.name
+            for info in pkgutil.iter_modules(__path__)
+            if not info.name.startswith("_") and info.name not in SUPPORT_MODULES
+        )
+    )

@@ -1,0 +1,46 @@
+"""What the feature-memory baselines share as detectors: one backbone for fitting, one file each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from diffad.detectors.base import Batch, ImageDetector, MethodOutput
+
+
+class BaselineDetector(ImageDetector):
+    """A :mod:`diffad.baselines` model (``fit``/``score``/``save``/``load``) as a detector."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    @classmethod
+    def model_type(cls) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def fit(cls, images, models, seed: int) -> BaselineDetector:
+        extractor = models.shared("baseline_backbone", lambda: _fit_backbone(models))
+        cfg = models.params.fit_baselines
+        return cls(cls.model_type()(extractor, cfg, models.device).fit(images, seed=seed))
+
+    @classmethod
+    def load(cls, models) -> BaselineDetector:
+        # the backbone's set-up comes from the file
+        return cls(cls.model_type().load(models.file(cls.model_files[0]), None, models.device))
+
+    def score(self, batch: Batch) -> MethodOutput:
+        scores, maps = self.model.score(batch.images)
+        return MethodOutput(np.asarray(scores, np.float64), np.asarray(maps, np.float32))
+
+    def save(self, folder: Path) -> None:
+        self.model.save(Path(folder) / self.model_files[0])
+
+
+def _fit_backbone(models):
+    from diffad.features.backbone import FeatureExtractor
+
+    cfg = models.params.fit_baselines
+    return FeatureExtractor(blocks=cfg.feature_blocks, input_size=cfg.input_size).to(models.device)
