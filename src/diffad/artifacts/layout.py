@@ -27,6 +27,7 @@ dashboard read a whole project, so :class:`ProjectLayout` also names the folders
         <category>/last_run.json       the latest attempt
         history/<run_id>.json          one run record per retrain, whatever its outcome
         history/<run_id>/validation/   the run's validation report (kept when it was rejected)
+        history/<run_id>/feedback.json verdicts used, false-alarm rate on reviewed false alarms
     data/feedback/                     FeedbackDir: reviewers' verdicts (a dep of convert_dataset)
         <category>.jsonl               append-only verdict rows (diffad.feedback.verdicts)
         images/<sha256>.<ext>          the reviewed image, copied at review time
@@ -217,6 +218,10 @@ class RunsDir:
     def validation(self, run_id: str) -> ValidationDir:
         """The validation report a run's gate produced, kept beside its record."""
         return ValidationDir(self.history / run_id / "validation")
+
+    def feedback(self, run_id: str) -> Path:
+        """What a run did with the reviewers' verdicts (diffad.feedback.effect), beside its record."""
+        return self.history / run_id / "feedback.json"
 
     def accepted_categories(self) -> list[str]:
         return sorted(p.parent.name for p in self.root.glob("*/accepted") if p.is_dir())
