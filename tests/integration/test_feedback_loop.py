@@ -107,7 +107,7 @@ class _Run:
     id = "queued-run"
 
 
-def test_reviewed_false_alarms_are_learnt_by_the_next_dvc_repro(project):
+def test_reviewed_false_alarms_are_learnt_by_the_next_dvc_repro(project, prefect_server, tmp_path):  # noqa: F811
     production_images(project / "incoming/bright", 6, brighter=60.0, first=300)
     predict(project, project / "incoming/bright", "padim", "pred_before")
     log = read_scores_log(ProjectLayout(project).monitoring.scores_log(CATEGORY))
@@ -152,3 +152,14 @@ def test_reviewed_false_alarms_are_learnt_by_the_next_dvc_repro(project):
         after.loc[before.index, "bundle_id"].nunique() == 1
         and after["bundle_id"].iloc[0] != before["bundle_id"].iloc[0]
     )
+
+    # The retrain flow on the same data (stages restored from the run-cache) reports what it did
+    # with the verdicts: the same gate and promotion rule, and the reviewed false alarms' rate.
+    from flows.retrain import retrain
+
+    result = retrain(project_dir=str(project), work_dir=str(tmp_path / "work"), retries=0)
+    assert result["accepted"]
+    effect = json.loads(ProjectLayout(project).runs.feedback(result["run_id"]).read_text())
+    print("retrain feedback summary:", {k: v for k, v in effect.items() if k != "images"})
+    assert (effect["verdicts_used"], effect["reviewed_false_alarms"], effect["method"]) == (3, 3, "padim")
+    assert effect["before"] == 1.0 and effect["after"] == 0.0
