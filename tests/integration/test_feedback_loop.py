@@ -102,6 +102,29 @@ def test_monitor_flags_shifted_production_scores_and_not_unshifted(project, pref
     [(name, kwargs)] = queued
     assert name == "retrain/on-demand" and kwargs["parameters"]["category"] == CATEGORY
 
+    # The dashboard shows the same decision on the real artifacts, and queues the images to review.
+    at = _open(monkeypatch, project, "pages/monitoring.py")
+    assert any("DRIFT" in str(e.value) for e in at.error), [str(e.value) for e in at.error]
+    at = _open(monkeypatch, project, "pages/review.py")
+    queue = at.dataframe[0].value
+    assert len(queue) == 24 and queue["uncertainty"].is_monotonic_increasing
+
+
+def _open(monkeypatch, root: Path, page: str):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from tests.integration.conftest import ROOT
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    monkeypatch.setenv("DIFFAD_ROOT", str(root))
+    at = AppTest.from_file(str(ROOT / "dashboard/app.py"), default_timeout=120)
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
 
 class _Run:
     id = "queued-run"
