@@ -104,6 +104,7 @@ def monitor(
             "reasons": list(check.reasons),
             "drift": None if check.drift is None else check.drift.to_dict(),
             "new_verdicts": check.new_verdicts,
+            "summary": check.note or (check.drift.summary() if check.drift else ""),
             "triggered": triggered,
         }
     return outcome
@@ -119,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     specs = [CategorySpec(name=c) for c in args.category] if args.category else None
     result = monitor(specs, args.project_dir, args.deployment or None, args.method)
     for name, decision in result.items():
-        print(f"{name}: {'RETRAIN' if decision['retrain'] else 'ok'} {'; '.join(decision['reasons'])}")
+        why = "; ".join(decision["reasons"]) or decision["summary"]
+        print(f"{name}: {'RETRAIN' if decision['retrain'] else 'no retrain'}: {why}")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ def queue(log: pd.DataFrame, reviewed: dict[str, str], include_reviewed: bool) -
     """Latest row per image, most uncertain first (|norm_score - threshold|)."""
     latest = log.sort_values("time", kind="stable").drop_duplicates("image_sha256", keep="last").copy()
     latest["uncertainty"] = (latest["norm_score"] - data.NORM_THRESHOLD).abs()
-    latest["your verdict"] = latest["image_sha256"].map(reviewed).fillna("")
+    latest["your verdict"] = [reviewed.get(sha, "") for sha in latest["image_sha256"]]
     if not include_reviewed:
         latest = latest[latest["your verdict"] == ""]
     return latest.sort_values(["uncertainty", "time"], kind="stable").reset_index(drop=True)
@@ -67,13 +67,13 @@ labels = [
 ]
 pick = st.selectbox("Image", range(len(shown)), format_func=labels.__getitem__)
 row = shown.iloc[int(pick)]
-image = Path(row["image"])
+image = data.project_root() / row["image"]  # absolute in logs `diffad predict` writes
 left, right = st.columns(2)
 if image.is_file():
     left.image(str(image), caption=f"{image.name}", width="stretch")
 else:
     left.warning(f"`{image}` is gone; it can be reviewed only while the file exists.")
-heat = Path(row["heatmap"]) if row["heatmap"] else None
+heat = data.project_root() / row["heatmap"] if row["heatmap"] else None
 if heat is not None and heat.is_file():
     right.image(str(heat), caption=f"{row['method']} anomaly map", width="stretch")
 decision = "anomalous" if row["anomalous"] else "normal"

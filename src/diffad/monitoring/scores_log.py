@@ -36,7 +36,7 @@ class ScoreRow:
     category: str
     bundle_id: str
     method: str
-    image: str  # the input path as given to predict
+    image: str  # the input file, absolute
     image_sha256: str  # of the file's bytes
     score: float  # raw, larger = more anomalous
     norm_score: float  # 0-1000, threshold at 100
@@ -112,14 +112,14 @@ def log_predictions(
             category=category,
             bundle_id=bundle,
             method=str(r.method),
-            image=str(r.path),
+            image=str(Path(r.path).resolve()),  # absolute: the dashboard runs elsewhere
             image_sha256=sha256_of(Path(r.path)),
             score=float(r.score),
             norm_score=float(r.norm_score),
             threshold=float(threshold),
             anomalous=bool(r.anomalous),
             percentile=float(r.percentile),
-            heatmap=str(r.heatmap) if isinstance(r.heatmap, str) else "",
+            heatmap=str(Path(r.heatmap).resolve()) if isinstance(r.heatmap, str) and r.heatmap else "",
         )
         for r in table.itertuples(index=False)
     ]
