@@ -91,3 +91,19 @@ def test_saving_without_a_reviewer_name_writes_nothing(open_page, fixture_root, 
     _mark(at, "good")
     assert any("Reviewer" in e.value for e in at.error)
     assert not FeedbackDir(root / "data/feedback").verdicts(CATEGORY).exists()
+
+
+def test_the_heatmap_gallery_marks_the_prepared_test_image(open_page, fixture_root, tmp_path) -> None:
+    root = Path(shutil.copytree(fixture_root, tmp_path / "copy"))
+    at = open_page(root, "pages/heatmaps.py", reviewer="bo")
+    assert not at.exception, [e.value for e in at.exception]
+    picked = at.selectbox(key="mark-image")
+    at.radio(key="verdict-gallery-choice").set_value("defect")
+    at.text_input(key="verdict-gallery-type").set_value("scratch")
+    [b for b in at.button if b.label == "Save verdict"][0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (row,) = read_verdicts(FeedbackDir(root / "data/feedback").verdicts(CATEGORY))
+    shown = row.source_name.removeprefix("data/prepared/")
+    assert picked.format_func(picked.value) == shown
+    assert (row.reviewer, row.verdict, row.defect_type, row.method) == ("bo", "defect", "scratch", "ensemble")
+    assert (root / "data/feedback" / row.image).read_bytes() == (root / "data/prepared" / shown).read_bytes()
