@@ -3,6 +3,7 @@ false alarms become training data, and the retrained model scores them lower (is
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -149,6 +150,9 @@ def test_reviewed_false_alarms_are_learnt_by_the_next_dvc_repro(project, prefect
                 row.bundle_id, None, row.method, row.score, row.norm_score, row.threshold
             ),
         )
+    cfg = dataclasses.replace(load_params(project / "params.yaml").monitoring, new_verdicts=3)
+    check = check_category(project, CATEGORY, cfg)  # 6 images: too few for drift, verdicts enough
+    assert check.retrain and check.new_verdicts == 3 and "3 new verdicts" in check.reasons[0]
     status = dvc(project, "status", "convert_dataset").stdout
     assert "data/feedback" in status  # the new verdicts make convert_dataset out of date
     dvc(project, "repro")
@@ -186,3 +190,14 @@ def test_reviewed_false_alarms_are_learnt_by_the_next_dvc_repro(project, prefect
     print("retrain feedback summary:", {k: v for k, v in effect.items() if k != "images"})
     assert (effect["verdicts_used"], effect["reviewed_false_alarms"], effect["method"]) == (3, 3, "padim")
     assert effect["before"] == 1.0 and effect["after"] == 0.0
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    with get_client(sync_client=True) as client:
+        [artifact, *_] = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"retrain-{CATEGORY}"])),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
+        )
+    assert "## Reviewers' feedback" in artifact.data and "100% before → 0% after" in artifact.data
