@@ -57,8 +57,13 @@ def verdict_controls(
     The page calls :func:`reviewer` once (the sidebar field) before this."""
     name = str(st.session_state.get(REVIEWER_KEY) or "").strip()
     with st.form(f"verdict-{key}", clear_on_submit=False, border=True):
-        verdict = st.radio(
-            "Verdict", VERDICTS, format_func=LABELS.get, horizontal=True, key=f"verdict-{key}-choice"
+        verdict = st.radio(  # no default: a verdict is a decision, never a click-through
+            "Verdict",
+            VERDICTS,
+            format_func=LABELS.get,
+            horizontal=True,
+            key=f"verdict-{key}-choice",
+            index=None,
         )
         defect_type = st.text_input(
             "Defect type (defect only)", key=f"verdict-{key}-type", placeholder="e.g. scratch"
@@ -74,6 +79,9 @@ def verdict_controls(
         return
     if not name:
         st.error("Enter your name as **Reviewer** in the sidebar first: every verdict records who decided.")
+        return
+    if verdict is None:
+        st.error("Choose a verdict: defect, good (false alarm) or unsure.")
         return
     try:
         accepted = mask() if (use_mask and verdict == "defect" and mask is not None) else None

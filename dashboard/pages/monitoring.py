@@ -82,7 +82,7 @@ points = (
     alt.Chart(rows, title=f"{method}: normalised score per image (threshold 100)")
     .mark_circle(size=40, opacity=0.7)
     .encode(
-        x=alt.X("time:T", title="scored at (UTC)"),
+        x=alt.X("time:T", title="scored at (UTC)", axis=alt.Axis(format="%m-%d %H:%M")),
         y=alt.Y("norm_score:Q", title="score (0-1000)"),
         color=alt.Color("served:N", title=None),
         tooltip=["image", "norm_score", "anomalous", "bundle_id"],
@@ -98,7 +98,8 @@ share = (
     alt.Chart(rows, title="Share of images over the threshold (rolling 50) vs the calibration share")
     .mark_line()
     .encode(
-        x=alt.X("time:T", title="scored at (UTC)"), y=alt.Y("over threshold (rolling share):Q", title="share")
+        x=alt.X("time:T", title="scored at (UTC)", axis=alt.Axis(format="%m-%d %H:%M")),
+        y=alt.Y("over threshold (rolling share):Q", title="share"),
     )
 )
 base = (

@@ -107,3 +107,13 @@ def test_the_heatmap_gallery_marks_the_prepared_test_image(open_page, fixture_ro
     assert picked.format_func(picked.value) == shown
     assert (row.reviewer, row.verdict, row.defect_type, row.method) == ("bo", "defect", "scratch", "ensemble")
     assert (root / "data/feedback" / row.image).read_bytes() == (root / "data/prepared" / shown).read_bytes()
+
+
+def test_no_verdict_is_preselected(open_page, fixture_root, tmp_path) -> None:
+    root = Path(shutil.copytree(fixture_root, tmp_path / "copy"))
+    _production(root)
+    at = open_page(root, "pages/review.py", reviewer="ana")
+    assert at.radio(key="verdict-queue-choice").value is None
+    [b for b in at.button if b.label == "Save verdict"][0].click().run()
+    assert any("Choose a verdict" in e.value for e in at.error)
+    assert not FeedbackDir(root / "data/feedback").verdicts(CATEGORY).exists()
