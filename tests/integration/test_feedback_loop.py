@@ -135,6 +135,7 @@ def test_reviewed_false_alarms_are_learnt_by_the_next_dvc_repro(project, prefect
     production_images(project / "incoming/bright", 6, brighter=60.0, first=300)
     predict(project, project / "incoming/bright", "padim", "pred_before")
     log = read_scores_log(ProjectLayout(project).monitoring.scores_log(CATEGORY))
+    log = log[log["image"].str.contains("/incoming/bright/")]  # other tests' predict runs log too
     alarms = log[log["anomalous"]].head(3)
     assert len(alarms) == 3, log[["image", "norm_score"]]  # good images the model flags: false alarms
 
