@@ -14,10 +14,8 @@ dashboard sessions writing at once give two whole rows, never interleaved halves
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
 import math
-import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from diffad.errors import DataError
+from diffad.files import append_whole
 
 SCHEMA_VERSION = 1
 VERDICTS = ("defect", "good", "unsure")  # good = a false alarm (or a confirmed good image)
@@ -135,25 +134,7 @@ def check_verdict(raw: Any, where: str) -> Verdict:
 def append_verdict(path: Path, verdict: Verdict) -> None:
     """Append one checked row to ``path`` atomically (see the module docstring)."""
     check_verdict(dataclasses.asdict(verdict), f"{path} (new row)")
-    line = (verdict.to_json() + "\n").encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        size = os.fstat(fd).st_size
-        if size:  # a file cut mid-row by hand must not glue this row onto the broken one
-            with open(path, "rb") as handle:
-                handle.seek(size - 1)
-                if handle.read(1) != b"\n":
-                    raise FeedbackError(
-                        f"{path}: does not end with a newline (a truncated row); fix it first"
-                    )
-        written = os.write(fd, line)
-        if written != len(line):  # pragma: no cover - regular files take the whole write
-            raise FeedbackError(f"{path}: short write ({written} of {len(line)} bytes)")
-        os.fsync(fd)
-    finally:
-        os.close(fd)  # releases the lock
+    append_whole(path, (verdict.to_json() + "\n").encode(), FeedbackError)
 
 
 def read_verdicts(path: Path) -> list[Verdict]:

@@ -10,11 +10,9 @@ its ``bundle.json``), so scores of different models are never compared with one 
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import json
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ import pandas as pd
 
 from diffad.artifacts.layout import BundleDir
 from diffad.errors import DataError
+from diffad.files import append_whole
 
 SCHEMA_VERSION = 1
 
@@ -55,18 +54,11 @@ def bundle_id(bundle_dir: Path) -> str:
 
 
 def append_scores(path: Path, rows: Sequence[ScoreRow]) -> None:
-    """Append ``rows`` in one locked write (whole rows only, see the module docstring)."""
+    """Append ``rows`` in one locked write (whole rows only, :func:`diffad.files.append_whole`)."""
     if not rows:
         return
     text = "".join(json.dumps(dataclasses.asdict(r), allow_nan=False) + "\n" for r in rows).encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, text)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    append_whole(path, text, DataError)
 
 
 def read_scores_log(path: Path) -> pd.DataFrame:
