@@ -29,6 +29,8 @@ PAGES = [
         url_path="operating-point",
     ),
     st.Page("pages/inspect_image.py", title="Inspect an image", icon=":material/upload:", url_path="inspect"),
+    st.Page("pages/review.py", title="Review queue", icon=":material/rate_review:", url_path="review"),
+    st.Page("pages/monitoring.py", title="Monitoring", icon=":material/monitoring:", url_path="monitoring"),
     st.Page(
         "pages/data_quality.py", title="Data quality", icon=":material/fact_check:", url_path="data-quality"
     ),

@@ -47,6 +47,8 @@ PAGES = {
     "operating-point": ("operating-point", '[data-testid="stSlider"], [data-testid="stAlert"]'),
     "inspect": ("inspect", '[data-testid="stFileUploader"], [data-testid="stAlert"]'),
     "data-quality": ("data-quality", '[data-testid="stDataFrame"], [data-testid="stAlert"]'),
+    "review": ("review", '[data-testid="stDataFrame"], [data-testid="stAlert"]'),
+    "monitoring": ("monitoring", '[data-testid="stVegaLiteChart"], [data-testid="stAlert"]'),
     "runs": ("runs", '[data-testid="stAlert"], [data-testid="stDataFrame"]'),
 }
 

@@ -67,6 +67,7 @@ def render_report(
     validation: ValidationResult | None,
     outputs: Mapping[str, str],
     stages: Sequence[str],
+    feedback: Mapping[str, Any] | None = None,
 ) -> str:
     """The whole markdown document for one run."""
     lines = [
@@ -87,6 +88,16 @@ def render_report(
             lines += ["", "Regressions:"] + [f"- {item}" for item in record.regressions]
     else:
         lines.append("No metrics (the pipeline did not get that far).")
+    if feedback is not None:  # the run got as far as evaluate: what it made of the verdicts
+        from diffad.feedback.effect import effect_lines
+
+        error = feedback.get("error")
+        lines += [
+            "",
+            "## Reviewers' feedback",
+            "",
+            *([f"Not summarised: {error}"] if error else effect_lines(dict(feedback))),
+        ]
     lines += ["", "## Data validation", "", *validation_lines(validation)]
     if record.validation_report:
         lines += ["", f"Full report: `{record.validation_report}` in the project."]

@@ -63,7 +63,7 @@ from diffad.artifacts.layout import (
     ProjectLayout,
     ValidationDir,
 )
-from diffad.artifacts.records import ValidationResult, copy_validation
+from diffad.artifacts.records import ValidationResult, copy_validation, write_json
 from diffad.artifacts.runs import RunRecord
 from diffad.errors import ConfigError
 from flows import promotion, tasks
@@ -155,6 +155,7 @@ def retrain(
 
     state, outcome, reason, data_hash = "Failed", "failed", None, None
     metrics, decision, validation, outputs, order = None, None, None, {}, []
+    feedback = None  # what the run did with the reviewers' verdicts (diffad.feedback.effect)
     try:
         ws = tasks.prepare_workspace(project, workspace, params, lookup(params, "data.path"))
         data_hash = ws.data_hash
@@ -174,6 +175,7 @@ def retrain(
             if stage not in done:
                 stage_task(workspace, stage)
         metrics, decision = tasks.judge_metrics(workspace, project, name, metrics_file, tolerance, keys)
+        feedback = _feedback_effect(workspace, name)
         if not decision.accepted:
             reason = "metrics fell below the accepted run: " + "; ".join(decision.regressions)
             raise tasks.MetricsRegressed(reason)
@@ -233,8 +235,11 @@ def retrain(
             validation=validation,
             outputs=outputs,
             stages=order,
+            feedback=feedback,
         )
         try:
+            if feedback is not None:
+                write_json(runs.feedback(run_id), feedback)
             history = tasks.record_run(project, record, markdown)
         except Exception:  # never hide the run's own outcome behind a bookkeeping error
             logger.exception("could not record run %s", run_id)
@@ -250,6 +255,19 @@ def retrain(
         "deltas": decision.deltas,
         "history": history,
     }
+
+
+def _feedback_effect(workspace: Path, category: str) -> dict | None:
+    """The verdicts a run used and the false-alarm rate on the reviewed false alarms (never raises:
+    bookkeeping must not fail a retrain)."""
+    from diffad.feedback.effect import feedback_effect
+
+    layout = ProjectLayout(workspace)
+    try:
+        return feedback_effect(layout.feedback.root, category, layout.bundle.root, layout.prepared)
+    except Exception as exc:  # noqa: BLE001 - reported in the run's markdown instead
+        get_run_logger().warning("feedback summary failed: %s", exc)
+        return {"error": str(exc)}
 
 
 def _outcome(exc: BaseException) -> str:

@@ -1,4 +1,4 @@
-"""One machine, no workers: serve the nightly retrains and the data watch from a single process.
+"""One machine, no workers: serve the nightly retrains, the data watch and the monitor from one process.
 
 ``prefect.serve`` (the many-deployment form of ``flow.serve``) registers the deployments with the
 API and runs their scheduled runs as subprocesses of this process; ``limit=1`` keeps one GPU job
@@ -18,10 +18,12 @@ from prefect import serve
 from prefect.schedules import Cron
 
 from flows.data_watch import data_watch
+from flows.monitor import monitor
 from flows.retrain import CategorySpec, retrain, retrain_parameters
 
 NIGHTLY_CRON = "0 2 * * *"  # 02:00 every night
 WATCH_CRON = "0 * * * *"  # on the hour
+MONITOR_CRON = "30 * * * *"  # half past: production scores and new verdicts
 
 
 def build_deployments(
@@ -32,7 +34,7 @@ def build_deployments(
     timezone: str = "UTC",
     options: dict[str, Any] | None = None,
 ) -> list[Any]:
-    """A nightly ``retrain`` per category, an on-demand one, and the hourly data watch."""
+    """A nightly ``retrain`` per category, an on-demand one, the hourly data watch and monitor."""
     specs = [CategorySpec(name=name) for name in categories]
     deployments = [
         retrain.to_deployment(
@@ -48,6 +50,17 @@ def build_deployments(
         data_watch.to_deployment(
             name="data-watch",
             schedule=Cron(watch_cron, timezone=timezone),
+            parameters={
+                "categories": [s.model_dump() for s in specs],
+                "project_dir": project_dir,
+                "options": options or {},
+            },
+        )
+    )
+    deployments.append(
+        monitor.to_deployment(
+            name="monitor",
+            schedule=Cron(MONITOR_CRON, timezone=timezone),
             parameters={
                 "categories": [s.model_dump() for s in specs],
                 "project_dir": project_dir,

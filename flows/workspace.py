@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from diffad.artifacts.layout import LOCK_FILE, PARAMS_FILE, RUNS
+from diffad.artifacts.layout import FEEDBACK, LOCK_FILE, PARAMS_FILE, RUNS
 from diffad.config import apply_override
 from diffad.errors import ConfigError, DataError
 from flows.dvc_cli import dvc_environment
@@ -179,8 +179,8 @@ def create_workspace(project: Path, workspace: Path, params: dict[str, Any], dat
     """Copy ``project`` into ``workspace`` as a git-less DVC repository sharing the project's cache.
 
     ``params`` is written as the workspace's ``params.yaml`` when it differs from the project's;
-    ``data_path`` (relative to the project) is copied as well, so the run sees a snapshot of the
-    raw data that cannot change under it.
+    ``data_path`` (relative to the project) and ``data/feedback/`` are copied as well, so the run
+    sees a snapshot of the raw data and the verdicts that cannot change under it.
     """
     if not (project / ".dvc").is_dir():
         raise DataError(f"{project}: no .dvc directory; not a DVC project")
@@ -190,6 +190,8 @@ def create_workspace(project: Path, workspace: Path, params: dict[str, Any], dat
         copy_path(project / name, workspace / name)
     if data_path and not Path(data_path).is_absolute() and (project / data_path).exists():
         copy_path(project / data_path, workspace / data_path)
+    if (project / FEEDBACK).is_dir():  # reviewers' verdicts: a convert_dataset dep, git-ignored data
+        copy_path(project / FEEDBACK, workspace / FEEDBACK)
     settings = [("core", "no_scm", "true"), ("cache", "dir", str(dvc_cache_dir(project)))]
     local = project / ".dvc" / "config.local"
     if local.exists():  # remotes' credentials etc. stay available; DVC merges the settings in

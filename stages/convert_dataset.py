@@ -16,6 +16,8 @@ from diffad.cli import run_command
 from diffad.data.prepare import prepare_dataset
 from diffad.data.validation import validate_prepared
 from diffad.errors import ValidationFailed
+from diffad.feedback.dataset import FeedbackInput
+from diffad.feedback.validation import with_feedback_checks
 from stages._stage import load_stage_params, stage_parser
 
 log = logging.getLogger("diffad.convert_dataset")
@@ -27,18 +29,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--report", type=Path, default=Path("reports/validation"), help="validation report folder"
     )
+    parser.add_argument("--feedback", type=Path, default=None, help="reviewers' verdicts (data/feedback)")
     args = parser.parse_args(argv)
     params = load_stage_params(args)
+    feedback = None
+    if args.feedback is not None:
+        feedback = FeedbackInput(args.feedback, params.data.category, params.feedback.good_split)
 
     def validate(staged: Path) -> None:
         validation = validate_prepared(staged, params.convert_dataset, params.data.resolution, args.out)
+        if feedback is not None:  # the verdict file's own checks, in the same report
+            validation = with_feedback_checks(validation, feedback, staged)
         validation.write(args.report)
         if not validation.success:
             raise ValidationFailed(
                 f"data validation failed; {args.out} left as it was:\n{validation.summary()}"
             )
 
-    prepared = prepare_dataset(params.data, params.convert_dataset, params.seed, args.out, check=validate)
+    prepared = prepare_dataset(
+        params.data, params.convert_dataset, params.seed, args.out, check=validate, feedback=feedback
+    )
     log.info("%s", prepared)
     log.info("data validation passed (%s)", args.report)
 

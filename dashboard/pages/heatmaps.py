@@ -7,8 +7,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import data, gallery, ui
+from dashboard import data, gallery, review, ui
 from diffad.artifacts.layout import REPORTS, ReportsDir
+from diffad.feedback.store import ReviewedPrediction
 
 PER_PAGE = 24
 COLUMNS = 4
@@ -92,3 +93,33 @@ for start in range(0, len(rows), COLUMNS):
                 width="stretch",
                 output_format="PNG",
             )  # PNG keeps the 1-px contour crisp
+
+# Review: mark one image of this page (data/feedback/<category>.jsonl; the Review queue does the same
+# for production images).
+with st.expander("Mark an image of this page (defect / good / unsure)"):
+    review.reviewer()
+    choice = st.selectbox(
+        "Image", list(rows.index), format_func=lambda i: str(rows.loc[i, "path"]), key="mark-image"
+    )
+    picked = rows.loc[choice]
+    picked_file = data.prepared_file(cat, str(picked["path"]))
+    bundle, threshold, pixel_threshold, transform = review.bundle_context(cat.bundle, method)
+    if picked_file is None:
+        st.warning("The prepared image is not on disk (data/prepared); run `dvc repro` to mark it.")
+    else:
+        heat = None if maps is None else maps[int(picked["pos"])].astype("float32")
+        size = (int(heat.shape[1]), int(heat.shape[0])) if heat is not None else (0, 0)
+        review.verdict_controls(
+            "gallery",
+            category=cat.name,
+            image=picked_file,
+            source_name=f"data/prepared/{picked['path']}",
+            prediction=ReviewedPrediction(
+                bundle_id=bundle,
+                method=method,
+                score=float(picked["score"]),
+                norm_score=None if picked["norm"] != picked["norm"] else float(picked["norm"]),
+                threshold=threshold,
+            ),
+            mask=review.heatmap_mask(heat, pixel_threshold, size, transform),
+        )

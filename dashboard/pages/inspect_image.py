@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import data, review, ui
 from dashboard.upload import MAX_MB, TYPES, read_upload
 from diffad.artifacts.layout import BUNDLE, BundleDir
+from diffad.feedback.store import ReviewedPrediction
 
 
 def histogram_domain(good: np.ndarray, score: float, threshold: float | None) -> tuple[float, float]:
@@ -148,4 +149,24 @@ if good.size:
     st.caption(
         f"The {good.size} calibration images' {method} scores (good images held out of training); "
         "red: this image; dashed: the decision threshold."
+    )
+
+# Review: mark the uploaded image (its bytes are kept under data/feedback/images/).
+with st.expander("Mark this image (defect / good / unsure)"):
+    review.reviewer()
+    uploaded = review.keep_upload(upload.name, upload.getvalue())
+    bundle, _, pixel_threshold, transform = review.bundle_context(cat.bundle, method)
+    review.verdict_controls(
+        "inspect",
+        category=cat.name,
+        image=uploaded,
+        source_name=f"upload:{upload.name}",
+        prediction=ReviewedPrediction(
+            bundle_id=bundle,
+            method=method,
+            score=score,
+            norm_score=float(prediction.norm_score),
+            threshold=threshold_of(predictor, method),
+        ),
+        mask=review.heatmap_mask(prediction.heatmap, pixel_threshold, image.size, transform),
     )

@@ -33,6 +33,7 @@ OnBadInput = Literal["fail", "skip"]
 # false_alarm_rate: target rate on the calibration images; fixed_score: a fixed normalised score;
 # miss_rate: target rate on labelled validation defects (source folder validation/<defect>/)
 ThresholdPolicy = Literal["false_alarm_rate", "fixed_score", "miss_rate"]
+FeedbackGoodSplit = Literal["train", "calibration"]
 
 
 @dataclass(frozen=True)
@@ -327,6 +328,38 @@ class EvaluateConfig:
 
 
 @dataclass(frozen=True)
+class FeedbackConfig:
+    """`convert_dataset`: how reviewers' verdicts (data/feedback/, diffad.feedback) join the data."""
+
+    good_split: FeedbackGoodSplit = "train"  # confirmed false alarms: fitted on (train) or calibration
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    """The monitor flow: production scores (data/monitoring/) against the calibration scores.
+
+    Drift = the two-sample test rejects (``p_value``) AND the shift matters: the share of images
+    over the threshold exceeds the calibration share by ``alarm_share_excess``, or the median moved
+    by ``median_shift`` calibration standard deviations (diffad.monitoring.drift).
+    """
+
+    window: int = 200  # most recent scored images (of the served bundle and method) compared
+    min_images: int = 20  # fewer in the window: no drift decision
+    p_value: float = 0.01  # two-sample Kolmogorov-Smirnov test on the raw scores
+    alarm_share_excess: float = 0.15  # share above threshold minus the calibration share
+    median_shift: float = 1.0  # |median - calibration median| / calibration std
+    new_verdicts: int = 20  # retrain once this many verdicts arrived since the served model
+
+    def __post_init__(self) -> None:
+        check_range("monitoring.window", self.window, 2, 10_000_000)
+        check_range("monitoring.min_images", self.min_images, 2, 10_000_000)
+        check_range("monitoring.p_value", self.p_value, 0.0, 1.0)
+        check_range("monitoring.alarm_share_excess", self.alarm_share_excess, 0.0, 1.0)
+        check_range("monitoring.median_shift", self.median_shift, 0.0, 1e6)
+        check_range("monitoring.new_verdicts", self.new_verdicts, 1, 10_000_000)
+
+
+@dataclass(frozen=True)
 class Params:
     """The whole of ``params.yaml``. Built by :func:`load_params`."""
 
@@ -340,6 +373,8 @@ class Params:
     train_flow: TrainFlowConfig = field(default_factory=TrainFlowConfig)
     fit_baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
 
     def __post_init__(self) -> None:
         check_range("seed", self.seed, 0, 2**32 - 1)  # NumPy seeds are unsigned 32-bit

@@ -1,4 +1,4 @@
-"""Atomic file writing with ordinary permissions, and a lock that dies with its owner.
+"""Atomic file writing with ordinary permissions, whole-line appends, and a lock that dies with its owner.
 
 ``tempfile.mkstemp`` creates files with mode 0600; renamed into place they would keep it, and
 weights or heatmaps saved that way are unreadable to the rest of a team sharing the folder.
@@ -77,3 +77,23 @@ def exclusive_lock(path: Path, what: str) -> Iterator[None]:
         yield
     finally:
         handle.close()
+
+
+def append_whole(path: Path, data: bytes, error: type[DiffadError] = DiffadError) -> None:
+    """Append ``data`` (whole lines) to ``path`` in one ``write`` on an ``O_APPEND`` descriptor
+    under an exclusive ``flock``, then ``fsync``: concurrent writers never interleave partial
+    lines. A file whose last line lost its newline is refused, so nothing is glued onto it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, normal_mode())
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            raise error(f"{path}: does not end with a newline (a truncated row); fix it first")
+        written = os.write(fd, data)
+        if written != len(data):  # pragma: no cover - regular files take the whole write
+            raise error(f"{path}: short write ({written} of {len(data)} bytes)")
+        os.fsync(fd)
+    finally:
+        os.close(fd)  # releases the lock

@@ -152,6 +152,7 @@ def _validation(reports_validation: Path) -> None:
         source_mode="RGB",
         mask_pixels=lambda f: (f["label"] == "anomaly") * 40,
         pixel_sha256=lambda f: "pixels-" + f["path"],  # the copy was re-encoded (lossy): other pixels
+        origin="source",
     )
     report = validate_manifest(frame, resolution=SIDE, has_masks=True, min_train_images=8, min_test_images=4)
     report.write(reports_validation)

@@ -43,6 +43,8 @@ PAGES = [
     "pages/operating_point.py",
     "pages/inspect_image.py",
     "pages/data_quality.py",
+    "pages/review.py",
+    "pages/monitoring.py",
     "pages/runs.py",
 ]
 

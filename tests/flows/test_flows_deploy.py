@@ -95,9 +95,14 @@ def test_a_gpu_worker_picks_up_a_triggered_run_and_completes_it(
 
     with get_client(sync_client=True) as client:
         deployments = {d.name: d for d in client.read_deployments()}
-        assert {"nightly-fabric", "nightly-washer", "on-demand", "all-categories", "hourly"} <= set(
-            deployments
-        )
+        assert {
+            "nightly-fabric",
+            "nightly-washer",
+            "on-demand",
+            "all-categories",
+            "hourly",
+            "hourly-check",
+        } <= set(deployments)
         assert {d.work_pool_name for d in deployments.values()} == {"gpu"}
         assert deployments["all-categories"].work_queue_name == "cpu"
         nightly = deployments["nightly-fabric"]

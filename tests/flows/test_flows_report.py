@@ -34,6 +34,7 @@ def _validation(leak: bool):
         "source_mode": ["RGB"] * 3,
         "mask_pixels": [0] * 3,
         "pixel_sha256": ["pa", "pb", "pc"],
+        "origin": ["source"] * 3,
     }
     report = validate_manifest(
         pd.DataFrame(rows), resolution=8, has_masks=False, min_train_images=1, min_test_images=0

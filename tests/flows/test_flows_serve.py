@@ -12,7 +12,7 @@ def test_serve_builds_a_nightly_retrain_per_category_an_on_demand_one_and_the_wa
             ["fabric", "washer"], project_dir="/srv/diffad", cron="15 1 * * *", options={"tolerance": 0.05}
         )
     }
-    assert set(deployments) == {"nightly-fabric", "nightly-washer", "on-demand", "data-watch"}
+    assert set(deployments) == {"nightly-fabric", "nightly-washer", "on-demand", "data-watch", "monitor"}
     fabric = deployments["nightly-fabric"]
     assert [s.schedule.cron for s in fabric.schedules] == ["15 1 * * *"]
     assert fabric.parameters["category"] == "fabric" and fabric.parameters["tolerance"] == 0.05
@@ -21,3 +21,6 @@ def test_serve_builds_a_nightly_retrain_per_category_an_on_demand_one_and_the_wa
     watch = deployments["data-watch"]
     assert [c["name"] for c in watch.parameters["categories"]] == ["fabric", "washer"]
     assert [s.schedule.cron for s in watch.schedules] == ["0 * * * *"]
+    monitor = deployments["monitor"]
+    assert [c["name"] for c in monitor.parameters["categories"]] == ["fabric", "washer"]
+    assert [s.schedule.cron for s in monitor.schedules] == ["30 * * * *"]

@@ -27,6 +27,13 @@ dashboard read a whole project, so :class:`ProjectLayout` also names the folders
         <category>/last_run.json       the latest attempt
         history/<run_id>.json          one run record per retrain, whatever its outcome
         history/<run_id>/validation/   the run's validation report (kept when it was rejected)
+        history/<run_id>/feedback.json verdicts used, false-alarm rate on reviewed false alarms
+    data/feedback/                     FeedbackDir: reviewers' verdicts (a dep of convert_dataset)
+        <category>.jsonl               append-only verdict rows (diffad.feedback.verdicts)
+        images/<sha256>.<ext>          the reviewed image, copied at review time
+        masks/<sha256>.png             accepted defect masks (content-addressed), source geometry
+    data/monitoring/<category>/        MonitoringDir: production scores (no DVC stage reads it)
+        scores.jsonl                   one row per image `diffad predict` scored (diffad.monitoring)
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ MODELS = "models"
 RUNS = "runs"
 BUNDLE = "models/bundle"
 PREPARED = "data/prepared"
+FEEDBACK = "data/feedback"  # reviewers' verdicts: FeedbackDir
+MONITORING = "data/monitoring"  # production scores: MonitoringDir
 MANIFEST_FILE = "manifest.csv"  # data/prepared/manifest.csv (columns: diffad.data.manifest)
 INFO_FILE = "info.json"  # data/prepared/info.json
 PARAMS_FILE = "params.yaml"
@@ -210,8 +219,54 @@ class RunsDir:
         """The validation report a run's gate produced, kept beside its record."""
         return ValidationDir(self.history / run_id / "validation")
 
+    def feedback(self, run_id: str) -> Path:
+        """What a run did with the reviewers' verdicts (diffad.feedback.effect), beside its record."""
+        return self.history / run_id / "feedback.json"
+
     def accepted_categories(self) -> list[str]:
         return sorted(p.parent.name for p in self.root.glob("*/accepted") if p.is_dir())
+
+
+@dataclass(frozen=True)
+class FeedbackDir:
+    """``data/feedback/``: the reviewers' verdicts and what they refer to (``convert_dataset`` dep)."""
+
+    root: Path
+
+    def verdicts(self, category: str) -> Path:
+        """Append-only JSON Lines, one verdict per row (schema: diffad.feedback.verdicts)."""
+        return self.root / f"{category}.jsonl"
+
+    @property
+    def images(self) -> Path:
+        return self.root / "images"
+
+    def image(self, sha256: str, suffix: str) -> Path:
+        """The reviewed image, named by the sha256 of its bytes (``suffix`` with its dot)."""
+        return self.images / f"{sha256}{suffix.lower()}"
+
+    @property
+    def masks(self) -> Path:
+        return self.root / "masks"
+
+    def mask(self, sha256: str) -> Path:
+        """An accepted defect mask (L, 0/255, the image's own size), named by its PNG's sha256."""
+        return self.masks / f"{sha256}.png"
+
+    def relative(self, path: Path) -> str:
+        """How a verdict row names a file of this folder (posix, relative to ``root``)."""
+        return Path(path).relative_to(self.root).as_posix()
+
+
+@dataclass(frozen=True)
+class MonitoringDir:
+    """``data/monitoring/``: what production scoring saw, per category."""
+
+    root: Path
+
+    def scores_log(self, category: str) -> Path:
+        """JSON Lines, one row per image scored by ``diffad predict`` (diffad.monitoring.scores_log)."""
+        return self.root / category / "scores.jsonl"
 
 
 @dataclass(frozen=True)
@@ -243,6 +298,14 @@ class ProjectLayout:
     @property
     def params(self) -> Path:
         return self.root / PARAMS_FILE
+
+    @property
+    def feedback(self) -> FeedbackDir:
+        return FeedbackDir(self.root / FEEDBACK)
+
+    @property
+    def monitoring(self) -> MonitoringDir:
+        return MonitoringDir(self.root / MONITORING)
 
     @property
     def lock(self) -> Path:

@@ -23,6 +23,7 @@ INFO_NAME = INFO_FILE
 TRAIN, CALIBRATION = "train", "calibration"  # the split models are fitted on; the held-out share
 SPLITS = (TRAIN, CALIBRATION, "test", "validation")  # calibration: data/split.py
 LABELS = ("good", "anomaly", "unknown")
+ORIGINS = ("source", "feedback")
 INFO_KEYS = ("category", "source", "resolution", "transform", "has_masks", "counts", "skipped")
 
 
@@ -45,6 +46,7 @@ class ManifestRow:
     source_mode: str  # PIL mode of the source
     mask_pixels: int  # defect pixels of the source mask (0 without a mask)
     pixel_sha256: str  # of the decoded source pixels (RGB) and size: a re-saved copy has the same
+    origin: str = "source"  # source | feedback (a reviewer's verdict on a production image)
 
     @property
     def sort_key(self) -> tuple[str, str, str]:

@@ -31,6 +31,7 @@ from diffad.data.split import set_aside_calibration
 from diffad.data.synthetic import write_demo
 from diffad.data.transforms import prepare_image, prepare_mask
 from diffad.errors import DataError
+from diffad.feedback.dataset import FeedbackInput
 
 
 @dataclass(frozen=True)
@@ -68,28 +69,26 @@ def prepare_dataset(
     seed: int,
     out_dir: Path,
     check: StagedCheck | None = None,
+    feedback: FeedbackInput | None = None,
 ) -> PrepareReport:
     """Import ``data`` (demo, mvtec or folder source) into ``out_dir`` at ``data.resolution``.
 
     ``check`` is called on the staged dataset before it replaces ``out_dir``; whatever it
     raises rejects the run and leaves ``out_dir`` as it was. Raises :class:`DataError` naming the
     file for unusable input (``on_bad_input: fail``) and whenever train/good or the
-    labelled/unlabelled test set ends up empty.
+    labelled/unlabelled test set ends up empty. ``feedback``: reviewers' verdicts that join the
+    dataset after the source's own images (:mod:`diffad.feedback.dataset`; rows tagged ``origin``).
     """
     out_dir = Path(out_dir)
     if data.source == "synthetic":
         with tempfile.TemporaryDirectory(prefix=f"diffad-demo-{data.category}-") as tmp:
             write_demo(data.category, convert, seed, Path(tmp))
             shown = f"<demo {data.category}>"
-            return _import(
-                Path(tmp), data, convert, seed, out_dir, with_masks=True, shown_root=shown, check=check
-            )
+            return _import(Path(tmp), data, convert, seed, out_dir, True, shown, check, feedback)
     root = Path(data.path)
     _check_separate(root, out_dir)
     with_masks = data.source == "mvtec"
-    return _import(
-        root, data, convert, seed, out_dir, with_masks=with_masks, shown_root=str(root), check=check
-    )
+    return _import(root, data, convert, seed, out_dir, with_masks, str(root), check, feedback)
 
 
 def _check_separate(root: Path, out_dir: Path) -> None:
@@ -108,6 +107,7 @@ def _import(
     with_masks: bool,
     shown_root: str,
     check: StagedCheck | None,
+    feedback: FeedbackInput | None = None,
 ) -> PrepareReport:
     log = BadInputLog(policy=data.on_bad_input, root=root)
     items = scan_source(root, with_masks, log, allow_external_links=data.allow_external_links)
@@ -116,6 +116,10 @@ def _import(
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         rows = [row for item in items if (row := _convert(item, root, work, data, log)) is not None]
+        joined = None
+        if feedback is not None:  # after the source (and its calibration draw), which it never moves
+            joined = feedback.join(rows, work, with_masks, lambda item: _convert(item, root, work, data, log))
+            rows += joined.rows
         by_folder = Counter(f"{row.split}/{row.defect}" for row in rows)
         if not by_folder["train/good"] + by_folder["calibration/good"]:
             raise DataError(f"{root / 'train' / 'good'}: no usable good training images")
@@ -148,6 +152,8 @@ def _import(
             "by_folder": dict(sorted(by_folder.items())),
             "source_root": shown_root,
         }
+        if joined is not None:
+            info["feedback"] = joined.summary
         write_info(info, work / INFO_NAME)
         if check is not None:
             check(work)
@@ -209,10 +215,11 @@ def _convert(
         mean=float(pixels.mean()),
         std=float(pixels.std()),
         sha256=source.sha256,
-        source_path=log.relative(item.image),
+        source_path=item.shown or log.relative(item.image),
         source_mode=source.mode,
         mask_pixels=mask_pixels,
         pixel_sha256=pixel_digest(image),
+        origin=item.origin,
     )
 
 

@@ -41,6 +41,8 @@ class SourceItem:
     stem: str  # output file stem
     image: Path
     mask: Path | None  # None: no mask (good, unknown, folder source, or missing)
+    origin: str = "source"  # source | feedback (a reviewer's verdict, diffad.feedback.dataset)
+    shown: str = ""  # the manifest's source_path when not relative to the source root
 
 
 @dataclass

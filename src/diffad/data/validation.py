@@ -36,6 +36,7 @@ from diffad.data.manifest import (
     LABELS,
     MANIFEST_COLUMNS,
     MANIFEST_NAME,
+    ORIGINS,
     SPLITS,
     read_info,
     read_manifest,
@@ -167,13 +168,8 @@ def validate_manifest(
     ``near_duplicates``: test path -> train path of perceptual near-duplicates (see
     :func:`validate_prepared`); without it that check passes trivially.
     """
-    os.environ["GX_ANALYTICS_ENABLED"] = "false"
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)  # before import: it logs a lot
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    gx = import_gx()
     from great_expectations.expectations.row_conditions import Column
-
-    _quiet_gx_loggers()
 
     E = gx.expectations
     frame = _with_derived_columns(manifest, near_duplicates or {})
@@ -216,6 +212,11 @@ def validate_manifest(
             "label_values",
             f"label is one of {', '.join(LABELS)}",
             E.ExpectColumnValuesToBeInSet(column="label", value_set=list(LABELS)),
+        ),
+        (
+            "origin_values",
+            f"origin is one of {', '.join(ORIGINS)}",
+            E.ExpectColumnValuesToBeInSet(column="origin", value_set=list(ORIGINS)),
         ),
         (
             "defect_present",
@@ -291,6 +292,25 @@ def validate_manifest(
             )
         )
 
+    return run_checks(frame, checks, name=name, rows=len(manifest))
+
+
+def import_gx():
+    """Great Expectations, imported quietly (no analytics, no INFO logs); ~3 s the first time."""
+    os.environ["GX_ANALYTICS_ENABLED"] = "false"
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)  # before import: it logs a lot
+    import great_expectations as gx
+
+    _quiet_gx_loggers()
+    return gx
+
+
+def run_checks(frame: pd.DataFrame, checks: list, *, name: str, rows: int) -> ValidationReport:
+    """Run ``(check name, description, expectation)`` triples on ``frame`` (its :data:`ROW` column
+    names offending rows) in an ephemeral GX context."""
+    gx = import_gx()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch = context.data_sources.add_pandas("prepared").add_dataframe_asset("manifest")
@@ -312,7 +332,7 @@ def validate_manifest(
     outcomes = {r.expectation_config.meta["check"]: r for r in result.results}
     return ValidationReport(
         manifest=name,
-        rows=len(manifest),
+        rows=rows,
         checks=tuple(_check(n, descriptions[n], outcomes[n]) for n, _, _ in checks),
     )
 

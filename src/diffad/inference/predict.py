@@ -26,12 +26,15 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from diffad.artifacts.layout import MONITORING, MonitoringDir
 from diffad.data.images import read_image, to_rgb
 from diffad.data.transforms import plan_geometry, to_model_input
 from diffad.errors import ConfigError, DataError, DiffadError
 from diffad.evaluation.thresholds import MethodThresholds
+from diffad.feedback.verdicts import utc_now
 from diffad.inference.bundle import load_bundle
 from diffad.inference.predict_outputs import PREDICTIONS, SKIPPED, OutputFolder, output_names
+from diffad.monitoring.scores_log import bundle_id, log_predictions
 from diffad.runtime import configure_threads, select_device
 from diffad.viz.heatmap import overlay_heatmap
 
@@ -256,6 +259,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--threads", type=int, default=0, help="torch threads (default 0: the cores not busy now)"
     )
     parser.add_argument("--batch-size", type=int, default=16, help="images scored at once (memory ~ this)")
+    parser.add_argument(
+        "--scores-log",
+        type=Path,
+        default=Path(MONITORING),
+        help=f"append each decision to <this>/<category>/scores.jsonl (default {MONITORING}; monitoring)",
+    )
+    parser.add_argument("--no-scores-log", action="store_true", help="do not append to the scores log")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     if args.threads < 0:
@@ -271,6 +281,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     table = predict_files(predictor, files, args.method, args.out, **options)
     print(table.drop(columns=["heatmap"]).to_string(index=False))
     print(f"\n{summary_line(table, args.out)}")
+    if not args.no_scores_log:  # production monitoring (diffad.monitoring): who scored what, when
+        log = MonitoringDir(args.scores_log).scores_log(predictor.meta["category"])
+        threshold = predictor.thresholds[args.method].threshold
+        when = utc_now()
+        log_predictions(
+            log,
+            table,
+            category=predictor.meta["category"],
+            bundle=bundle_id(args.bundle),
+            threshold=threshold,
+            time=when,
+        )
+        print(f"{len(table)} decisions appended to {log}")
 
 
 def summary_line(table: pd.DataFrame, out: Path) -> str:

@@ -130,6 +130,7 @@ def test_constant_and_leak_on_a_hand_made_manifest():
         "source_mode": ["RGB"] * 3,
         "mask_pixels": [0] * 3,
         "pixel_sha256": ["p", "q", "r"],
+        "origin": ["source"] * 3,
     }
     report = validate_manifest(
         pd.DataFrame(rows), resolution=8, has_masks=False, min_train_images=1, min_test_images=1

@@ -1,0 +1,1 @@
+"""Reviewers' verdicts: the append-only store, how they become data, their checks, their effect."""

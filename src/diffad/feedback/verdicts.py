@@ -1,0 +1,165 @@
+"""Reviewers' verdicts: one append-only, schema-checked JSON Lines file per category.
+
+``data/feedback/<category>.jsonl`` (:class:`diffad.artifacts.layout.FeedbackDir`), one
+:class:`Verdict` per line. The file is never rewritten: a reviewer who changes their mind appends
+a new row, and the *effective* verdict of a (reviewer, image) pair is its last row in the file
+(:func:`effective_verdicts`); the earlier rows stay as the audit trail.
+
+Each row is checked against the schema when it is written and again when it is read, so a
+hand-edited or truncated line is an error naming ``file:line``. A row is appended with one
+``write`` on an ``O_APPEND`` descriptor under an exclusive ``flock``, then ``fsync``-ed: two
+dashboard sessions writing at once give two whole rows, never interleaved halves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from diffad.errors import DataError
+from diffad.files import append_whole
+
+SCHEMA_VERSION = 1
+VERDICTS = ("defect", "good", "unsure")  # good = a false alarm (or a confirmed good image)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # defect types become folder names
+
+
+class FeedbackError(DataError):
+    """A verdict row that breaks the schema; the message names the file and line (or field)."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One reviewer's decision on one image; field order = key order of the JSON row."""
+
+    schema_version: int
+    category: str
+    reviewer: str
+    time: str  # UTC, ISO 8601 with "Z"
+    image_sha256: str  # of the image file's bytes
+    image: str  # the copy under data/feedback/ (images/<sha256>.<ext>), relative to it
+    source_name: str  # where the reviewer saw it (predict's input path, a test image's path)
+    verdict: str  # defect | good | unsure
+    defect_type: str | None  # defect only: folder-safe name, e.g. "scratch"; None = unnamed
+    mask: str | None  # defect only: masks/<sha256>.png relative to data/feedback/, or None
+    bundle_id: str | None  # the model bundle that produced the prediction (diffad.monitoring)
+    run_id: str | None  # its accepted retrain run, when known
+    method: str | None
+    score: float | None  # raw score of that prediction
+    norm_score: float | None  # 0-1000, threshold at 100
+    threshold: float | None  # raw decision threshold of that bundle and method
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.reviewer, self.image_sha256)
+
+    @property
+    def flagged(self) -> bool | None:
+        """Whether the model flagged the image when it was reviewed (None: no score recorded)."""
+        if self.score is None or self.threshold is None:
+            return None
+        return self.score >= self.threshold
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=False, allow_nan=False)
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(Verdict))
+_OPTIONAL_TEXT = ("defect_type", "mask", "bundle_id", "run_id", "method")
+_OPTIONAL_NUMBER = ("score", "norm_score", "threshold")
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def check_verdict(raw: Any, where: str) -> Verdict:
+    """The row ``raw`` (a parsed JSON object) as a :class:`Verdict`, or FeedbackError naming ``where``."""
+    if not isinstance(raw, dict):
+        raise FeedbackError(f"{where}: a verdict row must be a JSON object")
+    missing = [k for k in FIELDS if k not in raw]
+    unknown = sorted(set(raw) - set(FIELDS))
+    if missing or unknown:
+        what = [f"missing {', '.join(missing)}"] * bool(missing) + [f"unknown {', '.join(unknown)}"] * bool(
+            unknown
+        )
+        raise FeedbackError(
+            f"{where}: {'; '.join(what)} (schema version {SCHEMA_VERSION}: {', '.join(FIELDS)})"
+        )
+    if raw["schema_version"] != SCHEMA_VERSION:
+        raise FeedbackError(f"{where}: schema_version {raw['schema_version']!r}, expected {SCHEMA_VERSION}")
+    for key in ("category", "reviewer", "time", "image_sha256", "image", "source_name", "verdict"):
+        if not isinstance(raw[key], str) or not raw[key].strip():
+            raise FeedbackError(f"{where}: {key} must be a non-empty string, got {raw[key]!r}")
+    for key in _OPTIONAL_TEXT:
+        if raw[key] is not None and (not isinstance(raw[key], str) or not raw[key]):
+            raise FeedbackError(f"{where}: {key} must be a non-empty string or null, got {raw[key]!r}")
+    for key in _OPTIONAL_NUMBER:
+        value = raw[key]
+        ok = value is None or (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        )
+        if not ok:
+            raise FeedbackError(f"{where}: {key} must be a finite number or null, got {value!r}")
+    if raw["verdict"] not in VERDICTS:
+        raise FeedbackError(f"{where}: verdict {raw['verdict']!r} is not one of {', '.join(VERDICTS)}")
+    if not _SHA256.fullmatch(raw["image_sha256"]):
+        raise FeedbackError(f"{where}: image_sha256 {raw['image_sha256']!r} is not a sha256 hex digest")
+    try:
+        stamp = datetime.fromisoformat(raw["time"].replace("Z", "+00:00"))
+    except ValueError:
+        raise FeedbackError(f"{where}: time {raw['time']!r} is not ISO 8601") from None
+    if stamp.utcoffset() is None or stamp.utcoffset().total_seconds() != 0:
+        raise FeedbackError(f"{where}: time {raw['time']!r} must be UTC (end in Z)")
+    for key in ("image", "mask"):
+        value = raw[key]
+        if value is not None and (value.startswith("/") or ".." in Path(value).parts):
+            raise FeedbackError(f"{where}: {key} {value!r} must be a path inside data/feedback/")
+    if raw["verdict"] != "defect" and (raw["defect_type"] is not None or raw["mask"] is not None):
+        raise FeedbackError(f"{where}: only a defect verdict has a defect_type or mask")
+    if raw["defect_type"] is not None and not _NAME.fullmatch(raw["defect_type"]):
+        raise FeedbackError(
+            f"{where}: defect_type {raw['defect_type']!r}: use letters, digits, '_', '-', '.' (a folder name)"
+        )
+    return Verdict(**{k: raw[k] for k in FIELDS})
+
+
+def append_verdict(path: Path, verdict: Verdict) -> None:
+    """Append one checked row to ``path`` atomically (see the module docstring)."""
+    check_verdict(dataclasses.asdict(verdict), f"{path} (new row)")
+    append_whole(path, (verdict.to_json() + "\n").encode(), FeedbackError)
+
+
+def read_verdicts(path: Path) -> list[Verdict]:
+    """Every row of ``path`` in file order (empty when there is no file); FeedbackError names the line."""
+    if not path.is_file():
+        return []
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            where = f"{path}:{number}"
+            if not text.endswith("\n"):
+                raise FeedbackError(f"{where}: the last row is incomplete (no newline)")
+            try:
+                raw = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise FeedbackError(f"{where}: not valid JSON ({exc.msg})") from None
+            rows.append(check_verdict(raw, where))
+    return rows
+
+
+def effective_verdicts(rows: list[Verdict]) -> dict[tuple[str, str], tuple[int, Verdict]]:
+    """(reviewer, image sha256) -> (row index, its last row): a later row supersedes an earlier one."""
+    latest: dict[tuple[str, str], tuple[int, Verdict]] = {}
+    for index, row in enumerate(rows):
+        latest[row.key] = (index, row)
+    return latest

@@ -1,0 +1,48 @@
+"""Drift statistics on samples with a known answer; the scores log reader."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from diffad.config import MonitoringConfig
+from diffad.errors import DataError
+from diffad.monitoring.drift import drift_statistics
+from diffad.monitoring.scores_log import read_scores_log
+
+CFG = MonitoringConfig()
+rng = np.random.default_rng(0)
+GOOD = rng.normal(0.0, 1.0, 200)
+THRESHOLD = float(np.quantile(GOOD, 0.95))
+
+
+def test_the_same_distribution_does_not_drift() -> None:
+    report = drift_statistics(rng.normal(0.0, 1.0, 200), GOOD, THRESHOLD, CFG)
+    assert report.enough and not report.drifted
+    assert report.calibration_alarm_share == pytest.approx(0.05, abs=0.01)
+
+
+def test_a_shifted_distribution_drifts_for_the_right_reasons() -> None:
+    report = drift_statistics(rng.normal(2.0, 1.0, 200), GOOD, THRESHOLD, CFG)
+    assert report.drifted and report.p_value < 1e-6
+    assert report.median_shift == pytest.approx(2.0, abs=0.3) and report.alarm_share > 0.5
+    assert any("median moved" in r for r in report.reasons)
+
+
+def test_a_significant_but_tiny_shift_is_not_drift() -> None:
+    """A big window makes KS reject a 0.1 std shift; the effect-size limits keep it quiet."""
+    report = drift_statistics(rng.normal(0.15, 1.0, 20000), rng.normal(0.0, 1.0, 20000), 1.64, CFG)
+    assert report.p_value < CFG.p_value and not report.drifted
+
+
+def test_too_few_images_make_no_decision() -> None:
+    report = drift_statistics(np.full(5, 9.0), GOOD, THRESHOLD, CFG)
+    assert not report.enough and not report.drifted and "too few" in report.summary()
+
+
+def test_a_broken_log_row_names_the_line(tmp_path) -> None:
+    path = tmp_path / "scores.jsonl"
+    path.write_text('{"schema_version": 1}\n')
+    with pytest.raises(DataError, match=r"scores\.jsonl:1: lacks"):
+        read_scores_log(path)
+    assert read_scores_log(tmp_path / "absent.jsonl").empty
