@@ -1,0 +1,1 @@
+"""Measuring: `evaluate` (score, calibrate, measure), operating points (thresholds.py), reports."""

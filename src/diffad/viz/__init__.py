@@ -1,0 +1,1 @@
+"""Pictures out: heatmap overlays, montages, sample grids."""
