@@ -42,11 +42,11 @@ def render_check(check: MonitorCheck, triggered: str) -> str:
             "| statistic | production (window) | calibration | limit |",
             "|---|---|---|---|",
             f"| images | {d.n} | {d.n_calibration} | at least the window's min_images |",
-            f"| share over threshold | {d.alarm_share:.3f} | {d.calibration_alarm_share:.3f} | "
-            "excess ≤ limit |",
-            f"| KS statistic (p-value) | {d.ks_statistic:.3f} (p = {d.p_value:.2g}) | | p ≥ limit |",
+            f"| share over threshold (Fisher p) | {d.alarm_share:.3f} (p = {d.alarm_share_p_value:.2g}) | "
+            f"{d.calibration_alarm_share:.3f} | excess ≤ limit or p ≥ limit |",
+            f"| KS statistic (p-value) | {d.ks_statistic:.3f} (p = {d.p_value:.2g}) | | with the median |",
             f"| median (shift in calibration std) | {d.median:.4g} ({d.median_shift:+.2f}) | "
-            f"{d.calibration_median:.4g} | |shift| ≤ limit |",
+            f"{d.calibration_median:.4g} | |shift| ≤ limit or KS p ≥ limit |",
             "",
             d.summary(),
         ]

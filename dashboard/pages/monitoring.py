@@ -69,6 +69,7 @@ if report.enough:
         f"{report.alarm_share:.1%}",
         f"{report.alarm_share - report.calibration_alarm_share:+.1%} vs calibration",
         delta_color="inverse",
+        help=f"one-sided Fisher test against the calibration share: p = {report.alarm_share_p_value:.2g}",
     )
     third.metric("KS statistic", f"{report.ks_statistic:.3f}", help=f"p = {report.p_value:.2g}")
     fourth.metric("Median shift", f"{report.median_shift:+.2f} σ", help="in calibration standard deviations")
@@ -109,7 +110,8 @@ base = (
 )
 st.altair_chart(share + base, width="stretch")
 st.caption(
-    f"Drift needs KS p < {cfg.p_value} and either the share over threshold above calibration by more than "
-    f"{cfg.alarm_share_excess} or the median moved more than {cfg.median_shift} calibration std "
-    "(params.yaml `monitoring`); the monitor flow (flows/monitor.py) then triggers a retrain."
+    f"Drift: more alarms (Fisher test of the alarm counts p < {cfg.p_value} and the share over the "
+    f"threshold above calibration by more than {cfg.alarm_share_excess}) or moved scores (KS p < "
+    f"{cfg.p_value} and the median moved more than {cfg.median_shift} calibration std); params.yaml "
+    "`monitoring`. The monitor flow (flows/monitor.py) then triggers a retrain."
 )

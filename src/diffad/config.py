@@ -338,14 +338,15 @@ class FeedbackConfig:
 class MonitoringConfig:
     """The monitor flow: production scores (data/monitoring/) against the calibration scores.
 
-    Drift = the two-sample test rejects (``p_value``) AND the shift matters: the share of images
-    over the threshold exceeds the calibration share by ``alarm_share_excess``, or the median moved
-    by ``median_shift`` calibration standard deviations (diffad.monitoring.drift).
+    Drift = more alarms (a one-sided Fisher test of the alarm counts rejects at ``p_value`` AND the
+    share over the threshold exceeds the calibration share by ``alarm_share_excess``) or moved
+    scores (a two-sample KS test rejects at ``p_value`` AND the median moved by ``median_shift``
+    calibration standard deviations); diffad.monitoring.drift.
     """
 
     window: int = 200  # most recent scored images (of the served bundle and method) compared
     min_images: int = 20  # fewer in the window: no drift decision
-    p_value: float = 0.01  # two-sample Kolmogorov-Smirnov test on the raw scores
+    p_value: float = 0.01  # of each test: Fisher on the alarm counts, KS on the raw scores
     alarm_share_excess: float = 0.15  # share above threshold minus the calibration share
     median_shift: float = 1.0  # |median - calibration median| / calibration std
     new_verdicts: int = 20  # retrain once this many verdicts arrived since the served model

@@ -46,3 +46,17 @@ def test_a_broken_log_row_names_the_line(tmp_path) -> None:
     with pytest.raises(DataError, match=r"scores\.jsonl:1: lacks"):
         read_scores_log(path)
     assert read_scores_log(tmp_path / "absent.jsonl").empty
+
+
+def test_a_jump_in_the_alarm_rate_drifts_though_the_bulk_of_scores_did_not_move() -> None:
+    """A line where 12 of 52 images cross the threshold (calibration: 2 of 48) has changed, even if
+    the other 40 look like calibration: too few images for KS to see it, plenty for the alarm share."""
+    draw = np.random.default_rng(1)
+    good = np.sort(draw.normal(0.0, 1.0, 48))
+    threshold = float((good[-3] + good[-2]) / 2)  # 2 of the 48 calibration scores over it
+    production = np.concatenate([good[:40], np.full(12, 4.0)])  # the bulk as calibration, 12 alarms
+    report = drift_statistics(production, good, threshold, CFG)
+    assert report.calibration_alarm_share == pytest.approx(2 / 48)
+    assert report.alarm_share == pytest.approx(12 / 52)
+    assert report.p_value > CFG.p_value  # the two-sample test alone would stay quiet
+    assert report.drifted and any("share over threshold" in r for r in report.reasons)
