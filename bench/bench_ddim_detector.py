@@ -23,13 +23,14 @@ import numpy as np
 import torch
 import yaml
 
-from diffad.config import DDIMReconstructionConfig, convert
+from diffad.config import DDIMReconstructionConfig
 from diffad.data.dataset import load_prepared
 from diffad.diffusion.checkpoint import load_denoiser
 from diffad.diffusion.detector import DDIMDetector
 from diffad.features.backbone import FeatureExtractor
 from diffad.metrics.roc import auroc
 from diffad.runtime import configure_threads, select_device
+from diffad.typed_yaml import convert
 
 
 def sweep(settings: list[str]) -> list[DDIMReconstructionConfig]:

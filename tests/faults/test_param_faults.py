@@ -9,8 +9,9 @@ import typing
 import pytest
 
 from diffad import cli
-from diffad.config import Params, build, to_plain
+from diffad.config import Params
 from diffad.errors import ConfigError
+from diffad.typed_yaml import build, to_plain
 
 
 def numeric_keys(cls=Params, prefix=""):

@@ -18,11 +18,12 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from diffad.config import BaselinesConfig, build, to_plain
+from diffad.config import BaselinesConfig
 from diffad.errors import ArtifactError, ConfigError
 from diffad.features.backbone import FeatureExtractor
 from diffad.files import atomic_write
 from diffad.maps import gaussian_blur, resize_maps
+from diffad.typed_yaml import build, to_plain
 
 FORMAT_VERSION = "1"
 BLUR_REFERENCE_SIZE = 256  # blur_sigma is given in pixels of a 256 px image

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from diffad.config import TrainDDIMConfig, to_plain
+from diffad.config import TrainDDIMConfig
 from diffad.diffusion.checkpoint import load_state, save_denoiser, save_state
 from diffad.diffusion.loss import edm_loss, sample_sigmas
 from diffad.diffusion.precond import EDMPrecond
@@ -49,6 +49,7 @@ from diffad.diffusion.unet import build_denoiser
 from diffad.errors import ArtifactError, DataError, require_finite
 from diffad.files import atomic_write, exclusive_lock
 from diffad.runtime import autocast_dtype
+from diffad.typed_yaml import to_plain
 from diffad.viz.grid import save_grid
 
 WEIGHTS_FILE = "denoiser.safetensors"

@@ -41,9 +41,10 @@ from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import KFold
 from sklearn.preprocessing import StandardScaler
 
-from diffad.config import FitGMMConfig, to_plain
+from diffad.config import FitGMMConfig
 from diffad.errors import ArtifactError, ConfigError, DataError
 from diffad.files import atomic_write
+from diffad.typed_yaml import to_plain
 
 log = logging.getLogger(__name__)
 

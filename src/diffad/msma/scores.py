@@ -40,12 +40,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from diffad.config import CacheScoresConfig, to_plain
+from diffad.config import CacheScoresConfig
 from diffad.diffusion.precond import EDMPrecond
 from diffad.diffusion.schedule import karras_sigmas
 from diffad.errors import ArtifactError, DataError
 from diffad.files import atomic_write
 from diffad.runtime import autocast_dtype
+from diffad.typed_yaml import to_plain
 
 IMAGE_NORMS_FILE = "image_norms.npy"
 PATCH_NORMS_FILE = "patch_norms.npy"

@@ -29,7 +29,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from diffad.config import TrainFlowConfig, build, to_plain
+from diffad.config import TrainFlowConfig
 from diffad.errors import ArtifactError, ConfigError
 from diffad.files import atomic_write
 from diffad.msma.patchflow.layers import (
@@ -39,6 +39,7 @@ from diffad.msma.patchflow.layers import (
     soft_clamp,
     zero_,
 )
+from diffad.typed_yaml import build, to_plain
 
 FORMAT = "diffad.patchflow/1"
 LOG_SIGMA_BOUND = 7.0  # base log-std soft clamp
