@@ -6,10 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
+import pandas as pd
 import streamlit as st
 
 from dashboard.data import Category, MissingArtifact, clear_caches, find_categories, project_root
-from diffad.artifacts.layout import METRICS_FILE
+from diffad.artifacts.layout import METRICS_FILE, MONITORING, MonitoringDir
+from diffad.errors import DiffadError
+from diffad.monitoring.scores_log import read_scores_log
 
 T = TypeVar("T")
 CATEGORY_KEY = "category"
@@ -68,3 +71,20 @@ def category(needs: str = METRICS_FILE) -> Category:
         stop_missing(MissingArtifact(root / needs))
     chosen = st.session_state.get(CATEGORY_KEY)
     return next((c for c in cats if c.name == chosen), cats[0])
+
+
+def production_scores() -> tuple[Category, Path, pd.DataFrame]:
+    """The category picker over scores logs, then its log (path, rows); stops the page when the
+    log is unreadable or empty (Review queue and Monitoring)."""
+    cat = category(str(MonitoringDir(Path(MONITORING)).scores_log("<category>")))
+    log_path = MonitoringDir(project_root() / MONITORING).scores_log(cat.name)
+    try:
+        log = read_scores_log(log_path)
+    except DiffadError as exc:
+        st.error(str(exc))
+        st.stop()
+    if log.empty:
+        stop_missing(
+            MissingArtifact(log_path, "no production scores yet; `diffad predict <images>` appends them")
+        )
+    return cat, log_path, log

@@ -14,12 +14,12 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, ui
-from diffad.artifacts.layout import MONITORING, BundleDir, MonitoringDir
+from diffad.artifacts.layout import BundleDir
 from diffad.artifacts.runs import read_bundle_manifest
 from diffad.config import MonitoringConfig, load_params
 from diffad.errors import DiffadError
 from diffad.monitoring.drift import drift_statistics, recent_window
-from diffad.monitoring.scores_log import bundle_id, read_scores_log
+from diffad.monitoring.scores_log import bundle_id
 
 
 def monitoring_config(root: Path) -> MonitoringConfig:
@@ -31,17 +31,7 @@ def monitoring_config(root: Path) -> MonitoringConfig:
 
 st.title("Monitoring")
 root = data.project_root()
-cat = ui.category(str(MonitoringDir(Path(MONITORING)).scores_log("<category>")))
-log_path = MonitoringDir(root / MONITORING).scores_log(cat.name)
-try:
-    log = read_scores_log(log_path)
-except DiffadError as exc:
-    st.error(str(exc))
-    st.stop()
-if log.empty:
-    ui.stop_missing(
-        data.MissingArtifact(log_path, "no production scores yet; `diffad predict <images>` appends them")
-    )
+cat, log_path, log = ui.production_scores()
 if cat.bundle is None:
     ui.stop_missing(data.MissingArtifact(BundleDir(root / "models/bundle").manifest))
 meta = data.contract_load(read_bundle_manifest, BundleDir(cat.bundle).manifest, BundleDir(cat.bundle))

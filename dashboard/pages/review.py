@@ -14,10 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, review, ui
-from diffad.artifacts.layout import MONITORING, MonitoringDir
-from diffad.errors import DiffadError
 from diffad.feedback.store import ReviewedPrediction
-from diffad.monitoring.scores_log import read_scores_log
 
 QUEUE_SHOWN = 50
 
@@ -33,17 +30,7 @@ def queue(log: pd.DataFrame, reviewed: dict[str, str], include_reviewed: bool) -
 
 
 st.title("Review queue")
-cat = ui.category(str(MonitoringDir(Path(MONITORING)).scores_log("<category>")))
-log_path = MonitoringDir(data.project_root() / MONITORING).scores_log(cat.name)
-try:
-    log = read_scores_log(log_path)
-except DiffadError as exc:
-    st.error(str(exc))
-    st.stop()
-if log.empty:
-    ui.stop_missing(
-        data.MissingArtifact(log_path, "no production scores yet; `diffad predict <images>` appends them")
-    )
+cat, log_path, log = ui.production_scores()
 name = review.reviewer()
 include = st.toggle("Include images you already reviewed")
 table = queue(log, review.reviewed_by(cat.name, name) if name else {}, include)
