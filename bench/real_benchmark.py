@@ -45,7 +45,7 @@ DIFFUSION_STAGES = {
     "ensemble": ("train_ddim", "cache_scores", "fit_gmm", "train_flow"),
     "fused": ("train_ddim", "cache_scores", "fit_gmm", "train_flow", "fit_baselines"),
 }
-FIT_LINE = re.compile(r"(patchcore|padim) fitted on \d+ images in ([\d.]+) s")
+FIT_LINE = re.compile(r"(patchcore|padim|msma_features) fitted on \d+ images in ([\d.]+) s")
 
 
 def copy_project(dest: Path) -> Path:
@@ -129,9 +129,9 @@ def method_seconds(method: str, timing: dict, ms_per_image: float, n_test: int) 
     """Pipeline seconds a method needs on its own: its stages + its inference on the test set."""
     stages = timing["stages"]
     seconds = stages.get("convert_dataset", 0.0) + ms_per_image * n_test / 1000
-    if method in ("patchcore", "padim"):
+    if method in ("patchcore", "padim", "msma_features"):
         fits = timing["fits"]
-        return seconds + fits.get(method, stages.get("fit_baselines", 0.0) / 2)
+        return seconds + fits.get(method, stages.get("fit_baselines", 0.0) / 3)
     return seconds + sum(stages.get(s, 0.0) for s in DIFFUSION_STAGES.get(method, ()))
 
 

@@ -265,8 +265,41 @@ class TrainFlowConfig:
 
 
 @dataclass(frozen=True)
+class FeatureMsmaConfig:
+    """`msma_features`: an EDM denoiser on the baselines' patch features; MSMA score norms per cell.
+
+    Fitted in `fit_baselines` (it is fitted on good images, like PatchCore) on the same embedding.
+    """
+
+    hidden: int = 256  # width of the per-cell network (1 x 1 convolutions)
+    blocks: int = 2  # residual blocks of the network
+    steps: int = 1000  # Adam steps
+    batch_cells: int = 2048  # feature cells (grid positions of training images) per step
+    lr: float = 2e-3  # peak learning rate (5 % warm-up, cosine decay)
+    p_mean: float = -1.0  # ln sigma ~ N(p_mean, p_std^2) in training (features standardised: sigma_data 1)
+    p_std: float = 1.0
+    sigma_min: float = 0.1  # score-norm levels: geometric from sigma_min to sigma_max
+    sigma_max: float = 1.0
+    num_sigmas: int = 6
+
+    def __post_init__(self) -> None:
+        check_range("fit_baselines.msma_features.hidden", self.hidden, 8, 65536)
+        if self.hidden % 8:
+            raise ConfigError(f"fit_baselines.msma_features.hidden: {self.hidden} is not a multiple of 8")
+        check_range("fit_baselines.msma_features.blocks", self.blocks, 0, 64)
+        check_range("fit_baselines.msma_features.steps", self.steps, 1, 10_000_000)
+        check_range("fit_baselines.msma_features.batch_cells", self.batch_cells, 1, 10_000_000)
+        check_range("fit_baselines.msma_features.lr", self.lr, 1e-8, 1.0)
+        check_range("fit_baselines.msma_features.p_std", self.p_std, 1e-3, 10.0)
+        check_range("fit_baselines.msma_features.sigma_min", self.sigma_min, 1e-4, 1e4)
+        check_range("fit_baselines.msma_features.sigma_max", self.sigma_max, self.sigma_min, 1e4)
+        check_range("fit_baselines.msma_features.num_sigmas", self.num_sigmas, 1, 1000)
+
+
+@dataclass(frozen=True)
 class BaselinesConfig:
-    """`fit_baselines`: PatchCore and PaDiM on the same EfficientNet-Lite0 backbone."""
+    """`fit_baselines`: every detector fitted on good images (PatchCore, PaDiM, msma_features) on
+    the same EfficientNet-Lite0 backbone."""
 
     feature_blocks: tuple[int, ...] = (1, 2)  # EfficientNet-Lite0 blocks (0..6), increasing, concatenated
     input_size: int = 128  # images are resized to this before the backbone
@@ -276,6 +309,7 @@ class BaselinesConfig:
     padim_dims: int = 100  # PaDiM random channel subset (all channels if fewer)
     blur_sigma: float = 4.0  # Gaussian smoothing of the maps, pixels at 256 px (scaled)
     batch_size: int = 8  # images per backbone batch (peak memory ~ batch; raise it on a GPU)
+    msma_features: FeatureMsmaConfig = field(default_factory=FeatureMsmaConfig)
 
     def __post_init__(self) -> None:
         if not self.feature_blocks or any(not 0 <= b <= 6 for b in self.feature_blocks):
@@ -296,7 +330,16 @@ class EvaluateConfig:
     """`evaluate`: methods, thresholds and report contents."""
 
     # registered methods to evaluate (diffad.detectors: one module each), in report order
-    methods: tuple[str, ...] = ("msma_gmm", "msma_flow", "ddim", "ensemble", "fused", "patchcore", "padim")
+    methods: tuple[str, ...] = (
+        "msma_gmm",
+        "msma_flow",
+        "msma_features",
+        "ddim",
+        "ensemble",
+        "fused",
+        "patchcore",
+        "padim",
+    )
     ddim: DDIMReconstructionConfig = field(default_factory=DDIMReconstructionConfig)
     # The operating point, chosen on the calibration images (never on test labels; thresholds.py):
     threshold_policy: ThresholdPolicy = "false_alarm_rate"

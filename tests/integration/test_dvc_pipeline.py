@@ -35,7 +35,16 @@ def test_changing_a_data_param_reruns_convert_dataset(tiny_project):
 def test_full_pipeline_reports_every_method(reproduced_project):
     tiny_project = reproduced_project
     metrics = json.loads((tiny_project / "reports/metrics.json").read_text())
-    assert set(metrics) == {"msma_gmm", "msma_flow", "ddim", "ensemble", "fused", "patchcore", "padim"}
+    assert set(metrics) == {
+        "msma_gmm",
+        "msma_flow",
+        "msma_features",
+        "ddim",
+        "ensemble",
+        "fused",
+        "patchcore",
+        "padim",
+    }
     for method, values in metrics.items():
         for key in ("image_auroc", "image_ap", "image_f1"):
             assert 0.0 <= values[key] <= 1.0, (method, key, values[key])

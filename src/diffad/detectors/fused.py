@@ -25,8 +25,8 @@ from diffad.metrics.roc import auroc
 if TYPE_CHECKING:
     import torch
 
-FUSION_MAP_PARTS = ("msma_flow", "ddim", "patchcore", "padim")
-FUSION_IMAGE_PARTS = ("msma_gmm", "msma_flow", "ddim", "patchcore", "padim")
+FUSION_MAP_PARTS = ("msma_flow", "msma_features", "ddim", "patchcore", "padim")
+FUSION_IMAGE_PARTS = ("msma_gmm", "msma_flow", "msma_features", "ddim", "patchcore", "padim")
 GRID_STEP = 0.25
 
 

@@ -19,7 +19,7 @@ from diffad.detectors.base import (
 )
 from diffad.errors import ConfigError
 
-DEFAULT = ("msma_gmm", "msma_flow", "ddim", "ensemble", "fused", "patchcore", "padim")
+DEFAULT = ("msma_gmm", "msma_flow", "msma_features", "ddim", "ensemble", "fused", "patchcore", "padim")
 
 
 def test_the_methods_are_the_modules_of_the_package() -> None:
@@ -42,7 +42,14 @@ def test_listing_the_methods_does_not_import_torch() -> None:
 
 def test_composites_expand_to_their_base_parts_and_the_files_they_load() -> None:
     assert scored_methods(("ensemble",)) == ("msma_gmm", "msma_flow", "ddim")
-    assert scored_methods(("padim", "fused")) == ("padim", "msma_gmm", "msma_flow", "ddim", "patchcore")
+    assert scored_methods(("padim", "fused")) == (
+        "padim",
+        "msma_gmm",
+        "msma_flow",
+        "msma_features",
+        "ddim",
+        "patchcore",
+    )
     assert model_files(("ensemble",)) == ("denoiser.safetensors", "gmm.json", "flow.safetensors")
     assert issubclass(detector_class("fused"), CompositeDetector)
 
