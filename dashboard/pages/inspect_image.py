@@ -12,6 +12,7 @@ import streamlit as st
 from dashboard import data, review, ui
 from dashboard.upload import MAX_MB, TYPES, read_upload
 from diffad.artifacts.layout import BUNDLE, BundleDir
+from diffad.detectors import SERVED_METHOD
 from diffad.feedback.store import ReviewedPrediction
 
 
@@ -94,7 +95,8 @@ except Exception as exc:  # the loader is another part's code: show its message,
     st.stop()
 
 methods = list(predictor.methods)
-method = st.selectbox("Method", methods, index=methods.index("ensemble") if "ensemble" in methods else 0)
+default = methods.index(SERVED_METHOD) if SERVED_METHOD in methods else 0
+method = st.selectbox("Method", methods, index=default)
 upload = st.file_uploader(
     f"Image ({', '.join(TYPES)}; at most {MAX_MB} MB)", type=list(TYPES), max_upload_size=MAX_MB
 )

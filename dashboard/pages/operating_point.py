@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, params_file, ui
+from diffad.detectors import SERVED_METHOD
 from diffad.evaluation.thresholds import MethodThresholds, false_alarm_threshold, false_alarm_upper_bound
 from diffad.metrics.normalize import ScoreNormalizer
 
@@ -81,7 +82,8 @@ methods = [m for m in meta.get("methods", thresholds) if m in thresholds and f"{
 if not methods:
     st.warning("The bundle and reports/scores.csv share no method; run `dvc repro`.")
     st.stop()
-method = st.selectbox("Method", methods, index=methods.index("ensemble") if "ensemble" in methods else 0)
+default = methods.index(SERVED_METHOD) if SERVED_METHOD in methods else 0
+method = st.selectbox("Method", methods, index=default)
 t = thresholds[method]
 st.markdown(_describe(t))
 

@@ -12,6 +12,9 @@ from __future__ import annotations
 import pkgutil
 
 SUPPORT_MODULES = frozenset({"base"})
+# The method `diffad predict` and the dashboard use unless told otherwise: the one that reached both
+# baselines on most categories of the real-photo benchmark (README, "Which method to use when").
+SERVED_METHOD = "fused"
 
 
 def method_names() -> tuple[str, ...]:

@@ -29,6 +29,7 @@ from PIL import Image
 from diffad.artifacts.layout import MONITORING, MonitoringDir
 from diffad.data.images import read_image, to_rgb
 from diffad.data.transforms import plan_geometry, to_model_input
+from diffad.detectors import SERVED_METHOD
 from diffad.errors import ConfigError, DataError, DiffadError
 from diffad.evaluation.thresholds import MethodThresholds
 from diffad.feedback.verdicts import utc_now
@@ -248,7 +249,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="diffad predict", description=__doc__.strip().splitlines()[0])
     parser.add_argument("inputs", nargs="+", type=Path, help="image files and/or folders")
     parser.add_argument("--bundle", type=Path, default=Path("models/bundle"), help="model bundle folder")
-    parser.add_argument("--method", default="ensemble", help="method to score with (default: ensemble)")
+    parser.add_argument(
+        "--method", default=SERVED_METHOD, help=f"method to score with (default: {SERVED_METHOD})"
+    )
     parser.add_argument("--out", type=Path, default=Path("predictions"), help="output folder")
     parser.add_argument(
         "--force", action="store_true", help="replace a previous predict run's results in --out"

