@@ -290,6 +290,7 @@ class FeatureMsmaConfig:
         check_range("fit_baselines.msma_features.steps", self.steps, 1, 10_000_000)
         check_range("fit_baselines.msma_features.batch_cells", self.batch_cells, 1, 10_000_000)
         check_range("fit_baselines.msma_features.lr", self.lr, 1e-8, 1.0)
+        check_range("fit_baselines.msma_features.p_mean", self.p_mean, -10.0, 10.0)
         check_range("fit_baselines.msma_features.p_std", self.p_std, 1e-3, 10.0)
         check_range("fit_baselines.msma_features.sigma_min", self.sigma_min, 1e-4, 1e4)
         check_range("fit_baselines.msma_features.sigma_max", self.sigma_max, self.sigma_min, 1e4)

@@ -97,6 +97,7 @@ def test_the_heatmap_gallery_marks_the_prepared_test_image(open_page, fixture_ro
     root = Path(shutil.copytree(fixture_root, tmp_path / "copy"))
     at = open_page(root, "pages/heatmaps.py", reviewer="bo")
     assert not at.exception, [e.value for e in at.exception]
+    at.selectbox[0].select("ensemble").run()  # the verdict records the method the reviewer looked at
     picked = at.selectbox(key="mark-image")
     at.radio(key="verdict-gallery-choice").set_value("defect")
     at.text_input(key="verdict-gallery-type").set_value("scratch")

@@ -18,6 +18,7 @@ import yaml
 
 from diffad.artifacts.layout import ProjectLayout
 from diffad.artifacts.records import read_metrics, read_validation
+from diffad.detectors import SERVED_METHOD
 from tests.flows.conftest import prefect_server  # noqa: F401  (the fixture, and Prefect kept in a temp home)
 from tests.integration.conftest import ROOT, copy_project, dvc
 
@@ -128,6 +129,7 @@ def test_curves_heatmaps_and_inspect_show_real_content(project: Path, monkeypatc
     at = _open(monkeypatch, project, "pages/curves.py")
     assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
     at = _open(monkeypatch, project, "pages/heatmaps.py")
+    assert at.selectbox[0].value == SERVED_METHOD  # the method `diffad predict` serves by default
     assert at.image and len(at.image) >= 4
     assert any("unlabelled" in c for c in _texts(at, "caption"))
     at = _open(monkeypatch, project, "pages/inspect_image.py")
