@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import data, gallery, review, ui
 from diffad.artifacts.layout import REPORTS, ReportsDir
-from diffad.detectors import SERVED_METHOD
+from diffad.detectors import served_method
 from diffad.feedback.store import ReviewedPrediction
 
 PER_PAGE = 24
@@ -22,7 +22,7 @@ methods = data.score_methods(scores)
 if not methods:
     ui.stop_missing(data.MissingArtifact(cat.reports / "scores.csv", "has no <method>_score columns"))
 with_maps = [m for m in methods if cat.files.maps(m).is_file() or cat.files.maps(m).parent.is_dir()]
-default = SERVED_METHOD if SERVED_METHOD in with_maps else (with_maps or methods)[0]
+default = served_method(with_maps) if with_maps else methods[0]
 
 left, right = st.columns([1, 2])
 method = left.selectbox("Method", methods, index=methods.index(default))

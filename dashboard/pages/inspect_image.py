@@ -12,7 +12,7 @@ import streamlit as st
 from dashboard import data, review, ui
 from dashboard.upload import MAX_MB, TYPES, read_upload
 from diffad.artifacts.layout import BUNDLE, BundleDir
-from diffad.detectors import SERVED_METHOD
+from diffad.detectors import served_method
 from diffad.feedback.store import ReviewedPrediction
 
 
@@ -95,8 +95,7 @@ except Exception as exc:  # the loader is another part's code: show its message,
     st.stop()
 
 methods = list(predictor.methods)
-default = methods.index(SERVED_METHOD) if SERVED_METHOD in methods else 0
-method = st.selectbox("Method", methods, index=default)
+method = st.selectbox("Method", methods, index=methods.index(served_method(methods)))
 upload = st.file_uploader(
     f"Image ({', '.join(TYPES)}; at most {MAX_MB} MB)", type=list(TYPES), max_upload_size=MAX_MB
 )

@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, params_file, ui
-from diffad.detectors import SERVED_METHOD
+from diffad.detectors import served_method
 from diffad.evaluation.thresholds import MethodThresholds, false_alarm_threshold, false_alarm_upper_bound
 from diffad.metrics.normalize import ScoreNormalizer
 
@@ -82,8 +82,7 @@ methods = [m for m in meta.get("methods", thresholds) if m in thresholds and f"{
 if not methods:
     st.warning("The bundle and reports/scores.csv share no method; run `dvc repro`.")
     st.stop()
-default = methods.index(SERVED_METHOD) if SERVED_METHOD in methods else 0
-method = st.selectbox("Method", methods, index=default)
+method = st.selectbox("Method", methods, index=methods.index(served_method(methods)))
 t = thresholds[method]
 st.markdown(_describe(t))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +45,36 @@ def make_extractor(extractor: nn.Module | None, cfg: BaselinesConfig, device: to
             name = "feature_blocks" if key == "blocks" else key
             raise ConfigError(f"fit_baselines.{name}: {wanted!r}, but the feature extractor uses {actual!r}")
     return extractor.to(device)
+
+
+class BackboneModel:
+    """What every model fitted on the backbone's features shares (PatchCore, PaDiM, the feature
+    MSMA): its config, device and checked extractor, and being rebuilt from a :func:`save_state` file."""
+
+    method: ClassVar[str]  # the name stored in and checked against the file
+
+    def __init__(
+        self,
+        extractor: nn.Module | None = None,
+        cfg: BaselinesConfig | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.cfg = cfg or BaselinesConfig()
+        self.device = torch.device(device)
+        self.extractor = make_extractor(extractor, self.cfg, self.device)
+
+    @classmethod
+    def from_file(
+        cls, path: str | Path, keys: tuple[str, ...], extractor: nn.Module | None, device: str | torch.device
+    ) -> tuple[Any, dict[str, torch.Tensor], dict]:
+        """An empty model with the config stored in ``path``, the file's tensors and its ``extra``;
+        :class:`ArtifactError` when ``extractor`` is not the backbone set-up it was fitted with."""
+        tensors, cfg, extra = load_state(path, cls.method, keys)
+        try:
+            model = cls(extractor, cfg, device)
+        except ConfigError as exc:
+            raise ArtifactError(f"{path}: fitted with another backbone set-up: {exc}") from None
+        return model, tensors, extra
 
 
 def batches(images: torch.Tensor, batch_size: int, device: torch.device) -> Iterator[torch.Tensor]:

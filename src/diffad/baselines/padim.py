@@ -22,15 +22,14 @@ import torch
 from torch import nn
 
 from diffad.baselines.common import (
+    BackboneModel,
     batches,
     finish_maps,
-    load_state,
-    make_extractor,
     patch_embedding,
     save_state,
 )
 from diffad.config import BaselinesConfig
-from diffad.errors import ArtifactError, ConfigError, DataError
+from diffad.errors import ArtifactError, DataError
 
 EPSILON = 0.01  # covariance regularisation (paper)
 POSITIONS_PER_CHUNK = 512  # positions per inversion / distance chunk (bounds the temporaries)
@@ -55,7 +54,7 @@ def invert_covariances(cov: torch.Tensor) -> torch.Tensor:
     return out
 
 
-class PaDiM:
+class PaDiM(BackboneModel):
     """A multivariate Gaussian per feature-grid position; anomaly = Mahalanobis distance."""
 
     method = "padim"
@@ -66,9 +65,7 @@ class PaDiM:
         cfg: BaselinesConfig | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
-        self.cfg = cfg or BaselinesConfig()
-        self.device = torch.device(device)
-        self.extractor = make_extractor(extractor, self.cfg, self.device)
+        super().__init__(extractor, cfg, device)
         self.channel_index: torch.Tensor | None = None  # (d,) int64, sorted
         self.mean: torch.Tensor | None = None  # (P, d)
         self.inv_cov: torch.Tensor | None = None  # (P, d, d)
@@ -151,11 +148,7 @@ class PaDiM:
         cls, path: str | Path, extractor: nn.Module | None = None, device: str | torch.device = "cpu"
     ) -> PaDiM:
         """Rebuild a fitted model from :meth:`save` output; the config comes from the file."""
-        tensors, cfg, _ = load_state(path, cls.method, ("channel_index", "mean", "inv_cov"))
-        try:
-            model = cls(extractor, cfg, device)
-        except ConfigError as exc:
-            raise ArtifactError(f"{path}: fitted with another backbone set-up: {exc}") from None
+        model, tensors, _ = cls.from_file(path, ("channel_index", "mean", "inv_cov"), extractor, device)
         index, mean, inv_cov = tensors["channel_index"], tensors["mean"], tensors["inv_cov"]
         d = index.shape[0]
         if mean.ndim != 2 or mean.shape[1] != d or inv_cov.shape != (mean.shape[0], d, d):

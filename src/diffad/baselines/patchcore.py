@@ -26,21 +26,20 @@ import torch
 from torch import nn
 
 from diffad.baselines.common import (
+    BackboneModel,
     batches,
     finish_maps,
-    load_state,
-    make_extractor,
     patch_embedding,
     save_state,
 )
 from diffad.baselines.coreset import greedy_coreset, nearest_neighbors, random_projection
 from diffad.config import BaselinesConfig
-from diffad.errors import ArtifactError, ConfigError, DataError
+from diffad.errors import ArtifactError, DataError
 
 POOL = 3  # neighbourhood of the local aggregation, feature cells
 
 
-class PatchCore:
+class PatchCore(BackboneModel):
     """Memory bank of good patch features; anomaly = distance to the nearest one."""
 
     method = "patchcore"
@@ -51,9 +50,7 @@ class PatchCore:
         cfg: BaselinesConfig | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
-        self.cfg = cfg or BaselinesConfig()
-        self.device = torch.device(device)
-        self.extractor = make_extractor(extractor, self.cfg, self.device)
+        super().__init__(extractor, cfg, device)
         self.memory_bank: torch.Tensor | None = None  # (K, D) float32
 
     def embed(self, batch: torch.Tensor) -> torch.Tensor:
@@ -134,11 +131,7 @@ class PatchCore:
         cls, path: str | Path, extractor: nn.Module | None = None, device: str | torch.device = "cpu"
     ) -> PatchCore:
         """Rebuild a fitted model from :meth:`save` output; the config comes from the file."""
-        tensors, cfg, _ = load_state(path, cls.method, ("memory_bank",))
-        try:
-            model = cls(extractor, cfg, device)
-        except ConfigError as exc:
-            raise ArtifactError(f"{path}: fitted with another backbone set-up: {exc}") from None
+        model, tensors, _ = cls.from_file(path, ("memory_bank",), extractor, device)
         bank = tensors["memory_bank"]
         channels = sum(getattr(model.extractor, "channels", (bank.shape[1],)))
         if bank.ndim != 2 or bank.shape[1] != channels:

@@ -10,6 +10,7 @@ importing anything, so the typed config can check ``evaluate.methods`` without t
 from __future__ import annotations
 
 import pkgutil
+from collections.abc import Sequence
 
 SUPPORT_MODULES = frozenset({"base"})
 # The method `diffad predict` and the dashboard use unless told otherwise: the one that reached both
@@ -26,3 +27,9 @@ def method_names() -> tuple[str, ...]:
             if not info.name.startswith("_") and info.name not in SUPPORT_MODULES
         )
     )
+
+
+def served_method(methods: Sequence[str]) -> str:
+    """The method to preselect among ``methods`` (non-empty): :data:`SERVED_METHOD` when it is
+    one of them, else the first."""
+    return SERVED_METHOD if SERVED_METHOD in methods else methods[0]

@@ -45,7 +45,7 @@ class CellNet(nn.Module):
 
     def __init__(self, channels: int, hidden: int, blocks: int) -> None:
         super().__init__()
-        self.channels, self.hidden, self.num_blocks = channels, hidden, blocks
+        self.channels = channels  # stored with the weights, checked on load
         self.noise = FourierEmbedding(NOISE_FEATURES)
         self.embed = nn.Sequential(
             nn.Linear(NOISE_FEATURES, hidden), nn.SiLU(), nn.Linear(hidden, 2 * hidden)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from diffad.artifacts.layout import INFO_FILE, FeedbackDir
-from diffad.detectors import SERVED_METHOD
+from diffad.detectors import served_method
 from diffad.feedback.dataset import image_verdicts
 from diffad.feedback.verdicts import read_verdicts
 
@@ -52,9 +52,9 @@ def feedback_effect(
     from diffad.inference.predict import Predictor
 
     predictor = Predictor.load(bundle_dir, device="cpu")
-    method = flagged[-1].method or SERVED_METHOD
-    if method not in predictor.methods:
-        method = SERVED_METHOD if SERVED_METHOD in predictor.methods else predictor.methods[0]
+    method = flagged[-1].method
+    if method not in predictor.methods:  # none recorded, or not in this bundle
+        method = served_method(predictor.methods)
     scored = predictor.predict_batch([read_image(store.root / row.image) for row in flagged], method)
     images = [
         {

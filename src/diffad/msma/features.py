@@ -22,18 +22,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from diffad.baselines.common import (
-    batches,
-    finish_maps,
-    load_state,
-    make_extractor,
-    patch_embedding,
-    save_state,
-)
-from diffad.baselines.patchcore import POOL
+from diffad.baselines.common import BackboneModel, batches, finish_maps, save_state
+from diffad.baselines.patchcore import PatchCore
 from diffad.config import BaselinesConfig
 from diffad.diffusion.feature_denoiser import build_feature_denoiser, train_feature_denoiser
-from diffad.errors import ArtifactError, ConfigError, DataError
+from diffad.errors import ArtifactError, DataError
 
 NET_PREFIX = "net."
 
@@ -43,7 +36,7 @@ def noise_levels(cfg) -> torch.Tensor:
     return torch.tensor(np.geomspace(cfg.sigma_min, cfg.sigma_max, cfg.num_sigmas), dtype=torch.float32)
 
 
-class FeatureMsma:
+class FeatureMsma(BackboneModel):
     """Feature denoiser + per-level statistics of its score norms on the good training cells."""
 
     method = "msma_features"
@@ -54,17 +47,13 @@ class FeatureMsma:
         cfg: BaselinesConfig | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
-        self.cfg = cfg or BaselinesConfig()
-        self.device = torch.device(device)
-        self.extractor = make_extractor(extractor, self.cfg, self.device)
+        super().__init__(extractor, cfg, device)
         self.levels = noise_levels(self.cfg.msma_features).to(self.device)
         self.denoiser = None
         self.state: dict[str, torch.Tensor] = {}  # channel_mean, channel_std (C,), norm_mean, norm_std (L,)
         self.losses: list[float] = []
 
-    def embed(self, batch: torch.Tensor) -> torch.Tensor:
-        """Images (B, 3, H, W) in [-1, 1] -> the baselines' patch features (B, C, h, w)."""
-        return patch_embedding(self.extractor(batch), pool=POOL, mode="bilinear")
+    embed = PatchCore.embed  # the same locally aggregated patch features PatchCore's bank holds
 
     def standardise(self, embedding: torch.Tensor) -> torch.Tensor:
         mean, std = self.state["channel_mean"], self.state["channel_std"]
@@ -85,14 +74,15 @@ class FeatureMsma:
             raise DataError("msma_features needs at least 1 good training image, got 0")
         with torch.inference_mode():
             embedding = torch.cat([self.embed(b) for b in batches(images, self.cfg.batch_size, self.device)])
-        cells = embedding.permute(0, 2, 3, 1).reshape(-1, embedding.shape[1])
-        self.state = {"channel_mean": cells.mean(0), "channel_std": cells.std(0) + 1e-6}
-        cells = (cells - self.state["channel_mean"]) / self.state["channel_std"]
+        raw = embedding.permute(0, 2, 3, 1).reshape(-1, embedding.shape[1])  # (N h w, C)
+        self.state = {"channel_mean": raw.mean(0), "channel_std": raw.std(0) + 1e-6}
+        z = self.standardise(embedding)  # once: the training cells and their norms below
+        cells = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
         with torch.enable_grad():
             self.denoiser, self.losses = train_feature_denoiser(
                 cells.clone(), self.cfg.msma_features, seed, self.device
             )
-        norms = torch.cat([self.norms(z) for z in self.standardise(embedding).split(self.cfg.batch_size)])
+        norms = torch.cat([self.norms(batch) for batch in z.split(self.cfg.batch_size)])
         self.state["norm_mean"] = norms.mean(dim=(0, 2, 3))
         self.state["norm_std"] = norms.std(dim=(0, 2, 3)) + 1e-6
         return self
@@ -100,8 +90,7 @@ class FeatureMsma:
     @torch.inference_mode()
     def score(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Image scores (N,) and anomaly maps (N, H, W) at the resolution of ``images``."""
-        if self.denoiser is None:
-            raise RuntimeError("msma_features: call fit() or load() before scoring or saving")
+        self._fitted()
         maps = []
         for batch in batches(images, self.cfg.batch_size, self.device):
             norms = self.norms(self.standardise(self.embed(batch)))
@@ -113,9 +102,7 @@ class FeatureMsma:
 
     def save(self, path: str | Path) -> None:
         """Network weights, standardisation and config in one safetensors file."""
-        if self.denoiser is None:
-            raise RuntimeError("msma_features: call fit() or load() before scoring or saving")
-        net = {NET_PREFIX + k: v for k, v in self.denoiser.net.state_dict().items()}
+        net = {NET_PREFIX + k: v for k, v in self._fitted().net.state_dict().items()}
         extra = {
             "channels": self.denoiser.net.channels,
             "final_loss": self.losses[-1] if self.losses else None,
@@ -127,11 +114,7 @@ class FeatureMsma:
         cls, path: str | Path, extractor: nn.Module | None = None, device: str | torch.device = "cpu"
     ) -> FeatureMsma:
         keys = ("channel_mean", "channel_std", "norm_mean", "norm_std")
-        tensors, cfg, extra = load_state(path, cls.method, keys)
-        try:
-            model = cls(extractor, cfg, device)
-        except ConfigError as exc:
-            raise ArtifactError(f"{path}: fitted with another backbone set-up: {exc}") from None
+        model, tensors, extra = cls.from_file(path, keys, extractor, device)
         channels = sum(getattr(model.extractor, "channels", (extra.get("channels"),)))
         if extra.get("channels") != channels or tensors["channel_mean"].shape != (channels,):
             raise ArtifactError(f"{path}: features of {extra.get('channels')} channels, expected {channels}")
@@ -139,7 +122,7 @@ class FeatureMsma:
             raise ArtifactError(
                 f"{path}: {tensors['norm_mean'].numel()} noise levels, the config has {len(model.levels)}"
             )
-        fcfg = cfg.msma_features
+        fcfg = model.cfg.msma_features
         denoiser = build_feature_denoiser(channels, fcfg.hidden, fcfg.blocks)
         net = {k[len(NET_PREFIX) :]: v for k, v in tensors.items() if k.startswith(NET_PREFIX)}
         try:
@@ -149,3 +132,8 @@ class FeatureMsma:
         model.denoiser = denoiser.to(model.device).eval()
         model.state = {k: tensors[k].to(model.device, torch.float32) for k in keys}
         return model
+
+    def _fitted(self):
+        if self.denoiser is None:
+            raise RuntimeError("msma_features: call fit() or load() before scoring or saving")
+        return self.denoiser
