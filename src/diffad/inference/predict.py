@@ -35,7 +35,7 @@ from diffad.evaluation.thresholds import MethodThresholds
 from diffad.feedback.verdicts import utc_now
 from diffad.inference.bundle import load_bundle
 from diffad.inference.predict_outputs import PREDICTIONS, SKIPPED, OutputFolder, output_names
-from diffad.monitoring.scores_log import bundle_id, log_predictions
+from diffad.monitoring.scores_log import log_predictions
 from diffad.runtime import configure_threads, select_device
 from diffad.viz.heatmap import overlay_heatmap
 
@@ -69,14 +69,18 @@ class PreparedInput:
 class Predictor:
     """A loaded bundle. ``predict`` scores one image; ``predict_batch`` a list."""
 
-    def __init__(self, models, meta: dict, thresholds: dict[str, MethodThresholds]) -> None:
+    def __init__(
+        self, models, meta: dict, thresholds: dict[str, MethodThresholds], bundle_id: str | None = None
+    ) -> None:
         self.models, self.meta, self.thresholds = models, meta, thresholds
         self.methods: list[str] = list(meta["methods"])
+        self.bundle_id = bundle_id  # the id of the bundle these were all loaded from, at once
 
     @classmethod
     def load(cls, bundle_dir: str | Path, device: str | torch.device = "cpu") -> Predictor:
         device = select_device(device) if isinstance(device, str) else device
-        return cls(*load_bundle(Path(bundle_dir), device))
+        bundle = load_bundle(Path(bundle_dir), device)
+        return cls(bundle.models, bundle.meta, bundle.thresholds, bundle.bundle_id)
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         """(1, 3, R, R) in [-1, 1], exactly as `convert_dataset` prepared the training images."""
@@ -292,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             log,
             table,
             category=predictor.meta["category"],
-            bundle=bundle_id(args.bundle),
+            bundle=predictor.bundle_id,
             threshold=threshold,
             time=when,
         )
