@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from diffad import jsonl
 from diffad.errors import DataError
 from diffad.files import append_whole
 
@@ -61,6 +61,11 @@ class Verdict:
         return (self.reviewer, self.image_sha256)
 
     @property
+    def instant(self) -> datetime:
+        """``time`` as an aware UTC datetime (compare these, never the strings)."""
+        return datetime.fromisoformat(self.time.replace("Z", "+00:00")).astimezone(UTC)
+
+    @property
     def flagged(self) -> bool | None:
         """Whether the model flagged the image when it was reviewed (None: no score recorded)."""
         if self.score is None or self.threshold is None:
@@ -95,28 +100,18 @@ def check_verdict(raw: Any, where: str) -> Verdict:
         )
     if raw["schema_version"] != SCHEMA_VERSION:
         raise FeedbackError(f"{where}: schema_version {raw['schema_version']!r}, expected {SCHEMA_VERSION}")
-    for key in ("category", "reviewer", "time", "image_sha256", "image", "source_name", "verdict"):
-        if not isinstance(raw[key], str) or not raw[key].strip():
-            raise FeedbackError(f"{where}: {key} must be a non-empty string, got {raw[key]!r}")
+    for key in ("category", "reviewer", "image_sha256", "image", "source_name", "verdict"):
+        jsonl.text(raw, key, where, FeedbackError)
     for key in _OPTIONAL_TEXT:
-        if raw[key] is not None and (not isinstance(raw[key], str) or not raw[key]):
-            raise FeedbackError(f"{where}: {key} must be a non-empty string or null, got {raw[key]!r}")
+        jsonl.text(raw, key, where, FeedbackError, optional=True)
     for key in _OPTIONAL_NUMBER:
-        value = raw[key]
-        ok = value is None or (
-            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        )
-        if not ok:
-            raise FeedbackError(f"{where}: {key} must be a finite number or null, got {value!r}")
+        jsonl.number(raw, key, where, FeedbackError, optional=True)
     if raw["verdict"] not in VERDICTS:
         raise FeedbackError(f"{where}: verdict {raw['verdict']!r} is not one of {', '.join(VERDICTS)}")
     if not _SHA256.fullmatch(raw["image_sha256"]):
         raise FeedbackError(f"{where}: image_sha256 {raw['image_sha256']!r} is not a sha256 hex digest")
-    try:
-        stamp = datetime.fromisoformat(raw["time"].replace("Z", "+00:00"))
-    except ValueError:
-        raise FeedbackError(f"{where}: time {raw['time']!r} is not ISO 8601") from None
-    if stamp.utcoffset() is None or stamp.utcoffset().total_seconds() != 0:
+    jsonl.instant(raw, "time", where, FeedbackError)
+    if not raw["time"].endswith(("Z", "+00:00")):
         raise FeedbackError(f"{where}: time {raw['time']!r} must be UTC (end in Z)")
     for key in ("image", "mask"):
         value = raw[key]
@@ -141,20 +136,9 @@ def read_verdicts(path: Path) -> list[Verdict]:
     """Every row of ``path`` in file order (empty when there is no file); FeedbackError names the line."""
     if not path.is_file():
         return []
-    rows = []
-    with open(path, encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            where = f"{path}:{number}"
-            if not text.endswith("\n"):
-                raise FeedbackError(f"{where}: the last row is incomplete (no newline)")
-            try:
-                raw = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise FeedbackError(f"{where}: not valid JSON ({exc.msg})") from None
-            rows.append(check_verdict(raw, where))
-    return rows
+    return [
+        check_verdict(raw, where) for where, raw in jsonl.read_rows(path, FeedbackError, partial_last=False)
+    ]
 
 
 def effective_verdicts(rows: list[Verdict]) -> dict[tuple[str, str], tuple[int, Verdict]]:

@@ -12,16 +12,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
+from diffad import jsonl
 from diffad.artifacts.layout import BundleDir
 from diffad.errors import DataError
 from diffad.files import append_whole
+from diffad.metrics.normalize import NORM_MAX
 
 SCHEMA_VERSION = 1
 
@@ -61,33 +63,45 @@ def append_scores(path: Path, rows: Sequence[ScoreRow]) -> None:
     append_whole(path, text, DataError)
 
 
-def read_scores_log(path: Path) -> pd.DataFrame:
-    """The log as a frame (columns :data:`COLUMNS`, file order); empty when absent.
-
-    A row that is not valid JSON or lacks a column is a DataError naming ``file:line``; a last
-    line without its newline (a write cut by a crash) is skipped, it was never a whole row.
-    """
+def read_scores_log(path: Path, now: datetime | None = None) -> pd.DataFrame:
+    """The log as a frame (columns :data:`COLUMNS`, file order, ``time`` as UTC instants); empty
+    when absent. Every field of every row is checked (:mod:`diffad.jsonl`): whatever is wrong is a
+    DataError naming ``file:line`` and the field. A last line without its newline (a write cut by
+    a crash) is skipped, it was never a whole row."""
     rows = []
     if path.is_file():
-        with open(path, encoding="utf-8") as handle:
-            for number, text in enumerate(handle, start=1):
-                if not text.endswith("\n") or not text.strip():
-                    continue
-                try:
-                    raw = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-                missing = [c for c in COLUMNS if c not in raw] if isinstance(raw, dict) else list(COLUMNS)
-                if missing:
-                    raise DataError(f"{path}:{number}: lacks {', '.join(missing)}")
-                if not all(
-                    isinstance(raw[c], int | float) and math.isfinite(raw[c]) for c in ("score", "threshold")
-                ):
-                    raise DataError(f"{path}:{number}: score and threshold must be finite numbers")
-                rows.append({c: raw[c] for c in COLUMNS})
+        for where, raw in jsonl.read_rows(path, DataError, partial_last=True):
+            rows.append(check_score_row(raw, where, now))
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
-    frame["time"] = pd.to_datetime(frame["time"], utc=True, format="ISO8601")
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)
     return frame
+
+
+def check_score_row(raw: dict, where: str, now: datetime | None = None) -> dict:
+    """One row, every field checked (see :func:`read_scores_log`); ``time`` parsed."""
+    missing = [c for c in COLUMNS if c not in raw]
+    if missing:
+        raise DataError(f"{where}: lacks {', '.join(missing)}")
+    if raw["schema_version"] != SCHEMA_VERSION or isinstance(raw["schema_version"], bool):
+        raise DataError(f"{where}: schema_version {raw['schema_version']!r}, expected {SCHEMA_VERSION}")
+    row = {
+        "schema_version": SCHEMA_VERSION,
+        "time": jsonl.instant(raw, "time", where, DataError, now),
+        "category": jsonl.text(raw, "category", where, DataError),
+        "bundle_id": jsonl.text(raw, "bundle_id", where, DataError, pattern="[0-9a-f]{16}"),
+        "method": jsonl.text(raw, "method", where, DataError),
+        "image": jsonl.text(raw, "image", where, DataError),
+        "image_sha256": jsonl.text(raw, "image_sha256", where, DataError, pattern="[0-9a-f]{64}"),
+        "score": jsonl.number(raw, "score", where, DataError),
+        "norm_score": jsonl.number(raw, "norm_score", where, DataError, low=0, high=NORM_MAX),
+        "threshold": jsonl.number(raw, "threshold", where, DataError),
+        "anomalous": jsonl.boolean(raw, "anomalous", where, DataError),
+        "percentile": jsonl.number(raw, "percentile", where, DataError, low=0, high=100),
+        "heatmap": raw["heatmap"],
+    }
+    if raw["heatmap"] != "":
+        row["heatmap"] = jsonl.text(raw, "heatmap", where, DataError)
+    return row
 
 
 def log_predictions(
