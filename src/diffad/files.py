@@ -36,6 +36,12 @@ def sha256_of(source: Path | int) -> str:
     return digest.hexdigest()
 
 
+def safe_name(path: Path | str) -> str:
+    """``path`` as text any UTF-8 writer accepts: a file name that is not valid UTF-8 keeps its
+    odd bytes as ``\\xNN`` escapes instead of stopping a run at the first CSV, JSON or print."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def umask() -> int:
     """The process umask, read without changing it (``os.umask`` is process-wide)."""
     try:

@@ -77,8 +77,10 @@ def text(
         return None
     if not isinstance(value, str) or not value.strip():
         raise error(f"{where}: {key} must be non-empty text{' or null' * optional}, got {_show(value)}")
-    if len(value) > MAX_TEXT or any(ord(c) < 32 for c in value):
-        raise error(f"{where}: {key} is longer than {MAX_TEXT} characters or holds control characters")
+    if len(value) > MAX_TEXT or any(ord(c) < 32 or 0xD800 <= ord(c) < 0xE000 for c in value):
+        raise error(
+            f"{where}: {key} is longer than {MAX_TEXT} characters or holds control / surrogate characters"
+        )
     if pattern is not None and not re.fullmatch(pattern, value):
         raise error(f"{where}: {key} {_show(value)} is not of the form {pattern}")
     return value

@@ -17,22 +17,8 @@ from diffad.artifacts.layout import BundleDir
 from diffad.errors import ArtifactError
 from diffad.inference.predict import Predictor
 from diffad.monitoring.scores_log import bundle_id, read_scores_log
-from tests.faults.bundles import fitted_models, images, publish
+from tests.faults.bundles import images, publish
 from tests.faults.conftest import noise, save
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    """Two fitted models (different training images): bundle A and bundle B."""
-    root = tmp_path_factory.mktemp("models")
-    return fitted_models(root / "a", seed=1), fitted_models(root / "b", seed=2)
-
-
-@pytest.fixture
-def bundle(models, tmp_path) -> Path:
-    root = tmp_path / "models" / "bundle"
-    publish(models[0], root)
-    return root
 
 
 def _current(root: Path) -> Path:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +23,7 @@ import pandas as pd
 from diffad import jsonl
 from diffad.artifacts.layout import BundleDir
 from diffad.errors import DataError
-from diffad.files import append_whole
+from diffad.files import append_whole, normal_mode, safe_name
 from diffad.metrics.normalize import NORM_MAX
 
 SCHEMA_VERSION = 1
@@ -61,6 +62,25 @@ def append_scores(path: Path, rows: Sequence[ScoreRow]) -> None:
         return
     text = "".join(json.dumps(dataclasses.asdict(r), allow_nan=False) + "\n" for r in rows).encode()
     append_whole(path, text, DataError)
+
+
+def check_appendable(path: Path) -> None:
+    """Refuse now, naming ``path``, what :func:`append_scores` would refuse after a whole run:
+    a log that cannot be created or opened for appending, or whose last row lost its newline."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, normal_mode())
+    except OSError as exc:
+        raise DataError(
+            f"{path}: the scores log cannot be written ({exc.strerror}); fix that, or pass "
+            "--scores-log <folder> / --no-scores-log"
+        ) from None
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            raise DataError(f"{path}: does not end with a newline (a truncated row); fix it first")
+    finally:
+        os.close(fd)
 
 
 def read_scores_log(path: Path, now: datetime | None = None) -> pd.DataFrame:
@@ -111,6 +131,7 @@ def log_predictions(
     percentile, heatmap) to the log at ``path``; returns the rows written."""
     from diffad.feedback.store import sha256_of
 
+    sources = table.attrs.get("sources") or [Path(p) for p in table["path"]]
     rows = [
         ScoreRow(
             schema_version=SCHEMA_VERSION,
@@ -118,8 +139,8 @@ def log_predictions(
             category=category,
             bundle_id=bundle,
             method=str(r.method),
-            image=str(Path(r.path).resolve()),  # absolute: the dashboard runs elsewhere
-            image_sha256=sha256_of(Path(r.path)),
+            image=safe_name(Path(source).resolve()),  # absolute: the dashboard runs elsewhere
+            image_sha256=sha256_of(Path(source)),
             score=float(r.score),
             norm_score=float(r.norm_score),
             threshold=float(threshold),
@@ -127,7 +148,7 @@ def log_predictions(
             percentile=float(r.percentile),
             heatmap=str(Path(r.heatmap).resolve()) if isinstance(r.heatmap, str) and r.heatmap else "",
         )
-        for r in table.itertuples(index=False)
+        for r, source in zip(table.itertuples(index=False), sources, strict=True)
     ]
     append_scores(path, rows)
     return len(rows)
