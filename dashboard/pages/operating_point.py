@@ -190,6 +190,9 @@ st.markdown(
     "stay the same; every method gets the same reference-scale score."
 )
 path = data.project_root() / "params.yaml"
+loaded_key = f"params-read:{path}"  # what the page read: a save refuses a file edited since
+if path.is_file() and loaded_key not in st.session_state:
+    st.session_state[loaded_key] = params_file.fingerprint(path.read_text())
 save_rate, save_fixed = st.columns(2)
 updates = None
 if save_rate.button("Save as target false-alarm rate", disabled=not path.is_file()):
@@ -198,10 +201,12 @@ if save_fixed.button("Save as fixed score", disabled=not path.is_file() or fixed
     updates = {"evaluate.threshold_policy": "fixed_score", "evaluate.fixed_score": fixed}
 if updates:
     try:
-        params_file.set_params(path, updates)
+        written = params_file.set_params(path, updates, loaded=st.session_state.get(loaded_key))
     except (OSError, ValueError) as exc:
+        st.session_state.pop(loaded_key, None)  # re-read on the next run: the user has seen why
         st.error(f"`{path}` was not changed: {exc}")
     else:
+        st.session_state[loaded_key] = params_file.fingerprint(written)
         shown = ", ".join(f"`{k}: {v}`" for k, v in updates.items())
         st.success(f"Wrote {shown} into `{path}`. Run `dvc repro` to ship it (dvc.lock records it).")
 if not path.is_file():
