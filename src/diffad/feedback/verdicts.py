@@ -27,6 +27,7 @@ from diffad.files import append_whole
 
 SCHEMA_VERSION = 1
 VERDICTS = ("defect", "good", "unsure")  # good = a false alarm (or a confirmed good image)
+RESERVED_TYPES = ("good", "unknown")  # test/good holds good images, test/unknown unlabelled ones
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # defect types become folder names
 
@@ -117,8 +118,21 @@ def check_verdict(raw: Any, where: str) -> Verdict:
         value = raw[key]
         if value is not None and (value.startswith("/") or ".." in Path(value).parts):
             raise FeedbackError(f"{where}: {key} {value!r} must be a path inside data/feedback/")
+    if not re.fullmatch(rf"images/{raw['image_sha256']}\.[a-z0-9]{{1,5}}", raw["image"]):
+        raise FeedbackError(
+            f"{where}: image {raw['image'][:80]!r} is not images/<image_sha256>.<ext> (the reviewed copy)"
+        )
+    if raw["mask"] is not None and not re.fullmatch(r"masks/[0-9a-f]{64}\.png", raw["mask"]):
+        raise FeedbackError(
+            f"{where}: mask {raw['mask'][:80]!r} is not masks/<sha256>.png (an accepted mask)"
+        )
     if raw["verdict"] != "defect" and (raw["defect_type"] is not None or raw["mask"] is not None):
         raise FeedbackError(f"{where}: only a defect verdict has a defect_type or mask")
+    if raw["defect_type"] in RESERVED_TYPES:
+        raise FeedbackError(
+            f"{where}: defect_type {raw['defect_type']!r} names a folder with another meaning "
+            f"({', '.join(RESERVED_TYPES)}); name the defect, or leave it null"
+        )
     if raw["defect_type"] is not None and not _NAME.fullmatch(raw["defect_type"]):
         raise FeedbackError(
             f"{where}: defect_type {raw['defect_type']!r}: use letters, digits, '_', '-', '.' (a folder name)"
@@ -136,9 +150,13 @@ def read_verdicts(path: Path) -> list[Verdict]:
     """Every row of ``path`` in file order (empty when there is no file); FeedbackError names the line."""
     if not path.is_file():
         return []
-    return [
-        check_verdict(raw, where) for where, raw in jsonl.read_rows(path, FeedbackError, partial_last=False)
-    ]
+    rows = []
+    for where, raw in jsonl.read_rows(path, FeedbackError, partial_last=False):
+        row = check_verdict(raw, where)
+        if row.category != path.stem:  # <category>.jsonl holds that category's verdicts only
+            raise FeedbackError(f"{where}: category {row.category!r} in the verdicts of {path.stem!r}")
+        rows.append(row)
+    return rows
 
 
 def effective_verdicts(rows: list[Verdict]) -> dict[tuple[str, str], tuple[int, Verdict]]:
