@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from diffad.feedback.dataset import FeedbackInput
 from diffad.feedback.store import FeedbackStore, mask_to_source
 from diffad.feedback.verdicts import FeedbackError
 from tests.faults.conftest import Raw, noise, save
@@ -66,7 +67,14 @@ def test_a_row_naming_a_reserved_folder_another_category_or_a_stray_mask_names_i
 ):
     params, tmp = project
     _edited(tmp, **changes)
-    before = sorted(p.name for p in tmp.iterdir())
     with pytest.raises(FeedbackError, match=rf"tiny\.jsonl:1: {named}"):
+        FeedbackInput(tmp / "feedback", "tiny").read()  # convert_dataset's reader
+
+
+def test_convert_dataset_stops_at_such_a_row_and_writes_nothing(project):
+    params, tmp = project
+    _edited(tmp, category="washer")
+    before = sorted(p.name for p in tmp.iterdir())
+    with pytest.raises(FeedbackError, match=r"tiny\.jsonl:1: category 'washer'"):
         run(params, tmp)
     assert not (tmp / "prepared").exists() and sorted(p.name for p in tmp.iterdir()) == before
