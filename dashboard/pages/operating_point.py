@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, params_file, ui
+from diffad.artifacts.layout import BundleDir
 from diffad.detectors import served_method
 from diffad.evaluation.thresholds import MethodThresholds, false_alarm_threshold, false_alarm_upper_bound
 from diffad.metrics.normalize import ScoreNormalizer
@@ -68,12 +69,13 @@ st.title("Operating point")
 cat = ui.category("models/bundle/bundle.json")
 if cat.bundle is None:
     ui.stop_missing(data.MissingArtifact(data.project_root() / "models" / "bundle" / "bundle.json"))
-meta = ui.need(data.read_json, cat.bundle / "bundle.json")
+manifest = BundleDir(cat.bundle).manifest
+meta = ui.need(data.read_json, manifest)
 try:
     thresholds = {m: MethodThresholds.from_dict(t) for m, t in meta["thresholds"].items()}
 except (KeyError, TypeError) as exc:
     st.error(
-        f"`{cat.bundle / 'bundle.json'}` has no calibration operating point ({exc}); it was written by an "
+        f"`{manifest}` has no calibration operating point ({exc}); it was written by an "
         "older diffad. Rebuild it with `dvc repro`."
     )
     st.stop()
