@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from diffad.errors import DiffadError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def normal_mode() -> int:
@@ -49,6 +54,23 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def save_safetensors(path: Path, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> Path:
+    """Write ``tensors`` and ``metadata`` as a safetensors file whose bytes depend on nothing else.
+
+    ``safetensors`` keeps the metadata in a Rust ``HashMap``, so with more than one key the header's
+    key order (and the file's hash in ``dvc.lock``) changes from run to run. The header is rewritten
+    here with sorted keys; the tensor data, and what any safetensors reader loads, are unchanged.
+    """
+    from safetensors.torch import save
+
+    blob = save(dict(tensors), metadata=dict(metadata))
+    size = int.from_bytes(blob[:8], "little")
+    header = json.dumps(json.loads(blob[8 : 8 + size]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)  # the format pads the header to 8 bytes, as safetensors does
+    data = len(header).to_bytes(8, "little") + header + blob[8 + size :]
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 @contextlib.contextmanager
