@@ -206,8 +206,11 @@ def metrics_frame(raw: Any) -> pd.DataFrame:
 
 
 def read_metrics(cat: Category) -> pd.DataFrame:
+    """Every metric of ``metrics.json``, with the inference time of ``timing.json`` when it exists."""
     path = cat.files.metrics
-    return metrics_frame(contract_load(records.read_metrics, path, path))
+    metrics = contract_load(records.read_metrics, path, path)
+    timing = contract_load(records.read_timing, path, cat.files)
+    return metrics_frame({m: {**values, **timing.get(m, {})} for m, values in metrics.items()})
 
 
 def metrics_table(categories: list[Category]) -> pd.DataFrame:

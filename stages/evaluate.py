@@ -32,6 +32,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--baselines", type=Path, default=Path("models/baselines"))
     parser.add_argument("--reports", type=Path, default=Path("reports"), help="report folder")
     parser.add_argument("--bundle", type=Path, default=Path("models/bundle"), help="model bundle folder")
+    parser.add_argument(
+        "--headline", type=Path, default=Path("metrics"), help="folder of the per-method headline metrics"
+    )
     args = parser.parse_args(argv)
     params = load_stage_params(args)
 
@@ -41,7 +44,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     paths = {name: given.get(name, args.baselines / name) for name in model_files(params.evaluate.methods)}
     models = Models(params=params, paths=paths, device=stage_device(params))
     result = run(
-        dataset, models, (image_norms, patch_norms), params, reports_dir=args.reports, bundle_dir=args.bundle
+        dataset,
+        models,
+        (image_norms, patch_norms),
+        params,
+        reports_dir=args.reports,
+        bundle_dir=args.bundle,
+        headline_dir=args.headline,
     )
     for method, metrics in result.metrics.items():
         overall = metrics["overall"]

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from diffad.artifacts.layout import ProjectLayout
-from diffad.artifacts.records import read_metrics, read_validation
+from diffad.artifacts.records import HEADLINE_KEYS, read_metrics, read_validation
 from diffad.detectors import SERVED_METHOD
 from tests.flows.conftest import prefect_server  # noqa: F401  (the fixture, and Prefect kept in a temp home)
 from tests.integration.conftest import ROOT, copy_project, dvc
@@ -53,17 +53,28 @@ def test_dvc_metrics_and_experiments_read_every_method(project: Path) -> None:
     shown = dvc(project, "metrics", "show", "--json")
     assert "failed to load" not in shown.stdout + shown.stderr
     [workspace] = [rev["data"] for rev in json.loads(shown.stdout).values()]  # DVC 3.67 keys it ""
-    assert set(workspace["reports/metrics.json"]["data"]) == METHODS
-    assert workspace["reports/validation/summary.json"]["data"]["checks_failed"] == 0
-    table = dvc(project, "metrics", "show")
-    assert "ensemble.image_auroc" in table.stdout and "failed" not in table.stderr
+    assert set(workspace) == {f"metrics/{m}.json" for m in METHODS}
+    full = read_metrics(ProjectLayout(project).reports.metrics)
+    for method in METHODS:
+        headline = workspace[f"metrics/{method}.json"]["data"]
+        assert set(headline) <= set(HEADLINE_KEYS) | {"evaluation_resolution"}  # DVC drops nulls
+        assert all(headline[k] == pytest.approx(full[method][k], abs=1e-6) for k in headline)
     dvc(project, "metrics", "diff")
 
     exps = json.loads(dvc(project, "exp", "show", "--json").stdout)
     [exp] = [r for e in exps for x in e.get("experiments") or [] for r in x["revs"]]
-    assert set(exp["data"]["metrics"]["reports/metrics.json"]["data"]) == METHODS
+    assert {f"metrics/{m}.json" for m in METHODS} <= set(exp["data"]["metrics"])
     assert exp["data"]["params"]["params.yaml"]["data"]["evaluate"]["max_overlays"] == 4
     assert exp["name"] in dvc(project, "exp", "show").stdout
+
+
+def test_dvc_metrics_show_is_one_row_per_method_in_a_120_column_terminal(project: Path) -> None:
+    table = dvc(project, "metrics", "show", env={"COLUMNS": "120"})
+    lines = table.stdout.splitlines()
+    assert "failed" not in table.stderr and max(map(len, lines)) <= 120, table.stdout
+    header, rows = lines[0].split(), {line.split()[0]: line for line in lines[1:]}
+    assert {"image_auroc", "pixel_auroc", "aupro", "image_f1"} <= set(header)
+    assert set(rows) == {f"metrics/{m}.json" for m in METHODS}
 
 
 def test_dvc_plots_show_overlays_every_method_and_leaves_nothing_untracked(project: Path) -> None:

@@ -52,7 +52,8 @@ def test_full_pipeline_reports_every_method(reproduced_project):
             assert 0.0 <= values["pixel_auroc"] <= 1.0 and 0.0 <= values["aupro"] <= 1.0
         else:
             assert values["pixel_auroc"] is None
-        assert values["ms_per_image"] > 0
+    timing = json.loads((tiny_project / "reports/timing.json").read_text())
+    assert set(timing) == set(metrics) and all(t["ms_per_image"] > 0 for t in timing.values())
     scores = pd.read_csv(tiny_project / "reports/scores.csv")
     assert "unknown" in set(scores["label"])
     assert (tiny_project / "models/bundle/bundle.json").exists()
