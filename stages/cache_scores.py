@@ -25,7 +25,12 @@ log = logging.getLogger("diffad.cache_scores")
 def main(argv: Sequence[str] | None = None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--data", type=Path, default=Path("data/prepared"), help="prepared dataset folder")
-    parser.add_argument("--denoiser", type=Path, default=Path("models/denoiser/denoiser.safetensors"))
+    parser.add_argument(
+        "--denoiser",
+        type=Path,
+        default=Path("models/denoiser/denoiser.safetensors"),
+        help="pixel denoiser weights",
+    )
     parser.add_argument("--out", type=Path, default=Path("data/scores"), help="score cache folder")
     args = parser.parse_args(argv)
     params = load_stage_params(args)

@@ -24,12 +24,21 @@ log = logging.getLogger("diffad.evaluate")
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--data", type=Path, default=Path("data/prepared"))
-    parser.add_argument("--scores", type=Path, default=Path("data/scores"))
-    parser.add_argument("--denoiser", type=Path, default=Path("models/denoiser/denoiser.safetensors"))
-    parser.add_argument("--gmm", type=Path, default=Path("models/gmm/gmm.json"))
-    parser.add_argument("--flow", type=Path, default=Path("models/flow/flow.safetensors"))
-    parser.add_argument("--baselines", type=Path, default=Path("models/baselines"))
+    parser.add_argument("--data", type=Path, default=Path("data/prepared"), help="prepared dataset folder")
+    parser.add_argument("--scores", type=Path, default=Path("data/scores"), help="score cache folder")
+    parser.add_argument(
+        "--denoiser",
+        type=Path,
+        default=Path("models/denoiser/denoiser.safetensors"),
+        help="pixel denoiser weights",
+    )
+    parser.add_argument("--gmm", type=Path, default=Path("models/gmm/gmm.json"), help="fitted mixture (JSON)")
+    parser.add_argument(
+        "--flow", type=Path, default=Path("models/flow/flow.safetensors"), help="PatchFlow weights"
+    )
+    parser.add_argument(
+        "--baselines", type=Path, default=Path("models/baselines"), help="fit_baselines' model folder"
+    )
     parser.add_argument("--reports", type=Path, default=Path("reports"), help="report folder")
     parser.add_argument("--bundle", type=Path, default=Path("models/bundle"), help="model bundle folder")
     parser.add_argument(

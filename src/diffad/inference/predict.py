@@ -257,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--force", action="store_true", help="replace a previous predict run's results in --out"
     )
     parser.add_argument("--strict", action="store_true", help="stop at the first unreadable file")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: a GPU if any)")
     parser.add_argument(
         "--threads", type=int, default=0, help="torch threads (default 0: the cores not busy now)"
     )
