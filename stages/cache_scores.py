@@ -17,7 +17,7 @@ from diffad.cli import run_command
 from diffad.data.dataset import load_prepared
 from diffad.diffusion.checkpoint import load_denoiser
 from diffad.msma.scores import compute_score_norms, save_score_cache, score_sigmas
-from stages._stage import load_stage_params, stage_device, stage_parser
+from stages._stage import add_denoiser_option, load_stage_params, stage_device, stage_parser
 
 log = logging.getLogger("diffad.cache_scores")
 
@@ -25,12 +25,7 @@ log = logging.getLogger("diffad.cache_scores")
 def main(argv: Sequence[str] | None = None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--data", type=Path, default=Path("data/prepared"), help="prepared dataset folder")
-    parser.add_argument(
-        "--denoiser",
-        type=Path,
-        default=Path("models/denoiser/denoiser.safetensors"),
-        help="pixel denoiser weights",
-    )
+    add_denoiser_option(parser)
     parser.add_argument("--out", type=Path, default=Path("data/scores"), help="score cache folder")
     args = parser.parse_args(argv)
     params = load_stage_params(args)

@@ -17,7 +17,7 @@ from diffad.detectors.base import model_files
 from diffad.evaluation.evaluate import run
 from diffad.inference.models import Models
 from diffad.msma.scores import load_score_cache
-from stages._stage import load_stage_params, stage_device, stage_parser
+from stages._stage import add_denoiser_option, load_stage_params, stage_device, stage_parser
 
 log = logging.getLogger("diffad.evaluate")
 
@@ -26,12 +26,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--data", type=Path, default=Path("data/prepared"), help="prepared dataset folder")
     parser.add_argument("--scores", type=Path, default=Path("data/scores"), help="score cache folder")
-    parser.add_argument(
-        "--denoiser",
-        type=Path,
-        default=Path("models/denoiser/denoiser.safetensors"),
-        help="pixel denoiser weights",
-    )
+    add_denoiser_option(parser)
     parser.add_argument("--gmm", type=Path, default=Path("models/gmm/gmm.json"), help="fitted mixture (JSON)")
     parser.add_argument(
         "--flow", type=Path, default=Path("models/flow/flow.safetensors"), help="PatchFlow weights"
