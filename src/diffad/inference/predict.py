@@ -207,6 +207,7 @@ def predict_files(
     out.write(PREDICTIONS, lambda tmp: table.to_csv(tmp, index=False))
     if skipped:
         out.write(SKIPPED, lambda tmp: pd.DataFrame(skipped).to_csv(tmp, index=False))
+    out.finish()
     return table
 
 
