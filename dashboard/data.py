@@ -232,11 +232,17 @@ LOWER_IS_BETTER = frozenset(
 )
 
 
+# One side of the trade-off a threshold makes: 0 % false alarms is easy by missing most defects, so
+# neither rate is ever "best" on its own (F1 at the same threshold weighs both).
+THRESHOLD_RATES = frozenset({"image_false_alarm_rate", "image_miss_rate"})
+
+
 def best_mask(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """Boolean frame like ``table``: True where a value is its category's best in that column
-    (highest; lowest for times). Ties are all best; missing values never are."""
+    (highest; lowest for times). Ties are all best; missing values and :data:`THRESHOLD_RATES`
+    never are."""
     mask = pd.DataFrame(False, index=table.index, columns=table.columns)
-    for col in columns:
+    for col in (c for c in columns if c not in THRESHOLD_RATES):
         values = table[col].astype(float)
         best = values.groupby(table["category"]).transform("min" if col in LOWER_IS_BETTER else "max")
         mask[col] = np.isclose(values, best) & values.notna()

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, history, live, ui
+from diffad.detectors import served_method
 
 MAIN_METRICS = [
     "image_auroc",
@@ -42,6 +43,9 @@ if summary is not None:
     unknown = f" (+{summary.n_unknown} unlabelled: scored and shown on Heatmaps, not measured)"
     facts.append(f"{summary.n_test} labelled test images" + (unknown if summary.n_unknown else ""))
     facts.append("with ground-truth masks" if summary.has_masks else "no masks: pixel metrics skipped")
+if not mine.empty:
+    served = served_method(list(mine["method"]))
+    facts.append(f"`diffad predict` serves **{served}** (its `--method` picks another)")
 st.markdown(" · ".join(facts))
 live.live_model_section(root, cat)
 if not mine.empty:
@@ -63,7 +67,8 @@ css = pd.DataFrame(np.where(best, BEST_STYLE, ""), index=shown.index, columns=sh
 formats = {label: "{:.1f}" if label == data.METRIC_LABELS["ms_per_image"] else "{:.3f}" for label in labels}
 st.table(shown.style.format(formats, na_rep="–").apply(lambda _: css, axis=None), hide_index=True)
 st.caption(
-    "Bold green: the best value in its category (highest; lowest for rates and ms / image). "
+    "Bold green: the best value in its category (highest; lowest for ms / image). The false-alarm "
+    "and miss rates are never marked: each alone is one side of the threshold's trade-off. "
     "F1, false-alarm and miss rate on the test images at the shipped threshold (chosen on the "
     "calibration images, see Operating point); oracle max F1 picks its threshold on the test labels "
     "(optimistic, as papers report it); – = not applicable (e.g. no masks, or no heatmap)."
