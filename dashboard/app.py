@@ -18,8 +18,6 @@ if CODE_ROOT not in sys.path:
 from dashboard import ui  # noqa: E402
 
 st.set_page_config(page_title="diffad review", page_icon=":material/search:", layout="wide")
-# A review tool, not an app under development: no "Deploy" button or developer menu.
-st.set_option("client.toolbarMode", "minimal")
 PAGES = [
     st.Page("pages/overview.py", title="Overview", icon=":material/table_chart:", default=True),
     st.Page("pages/curves.py", title="Curves", icon=":material/show_chart:", url_path="curves"),

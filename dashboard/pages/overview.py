@@ -109,8 +109,10 @@ else:
     methods = [c for c in past.columns if c in {m for r in runs for m in r.metrics}]
     measured = past[past[methods].notna().any(axis=1)] if methods else past
     last = (measured if not measured.empty else past).iloc[-1]
+    earlier = len(measured) > 1
     st.markdown(
-        f"Latest run **{last['run']}** ({last['source']}, {last['time'] or 'no time'}) vs the one before:"
+        f"Latest run **{last['run']}** ({last['source']}, {last['time'] or 'no time'})"
+        + (" vs the one before:" if earlier else ", the only one so far:")
     )
     for column, m in zip(st.columns(max(len(methods), 1)), methods, strict=False):
         value, delta = last[m], last[f"Δ {m}"]
@@ -120,11 +122,10 @@ else:
             None if pd.isna(delta) or math.isclose(delta, 0.0) else f"{delta:+.3f}",
             delta_color="inverse" if metric in data.LOWER_IS_BETTER else "normal",
         )
-    st.dataframe(
-        past.style.format("{:+.3f}", subset=[f"Δ {m}" for m in methods], na_rep="–").format(
-            "{:.3f}", subset=methods, na_rep="–"
-        ),
-        hide_index=True,
-    )
+    shown = past.copy()  # text, not a Styler: Streamlit printed an all-missing Δ column as "None"
+    for m in methods:
+        shown[m] = [f"{v:.3f}" if pd.notna(v) else "–" for v in past[m]]
+        shown[f"Δ {m}"] = [f"{v:+.3f}" if pd.notna(v) else "–" for v in past[f"Δ {m}"]]
+    st.dataframe(shown, hide_index=True)
 if bad:
     st.caption(f"{bad} file(s) in runs/history/ could not be read and were skipped.")

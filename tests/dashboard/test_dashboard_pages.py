@@ -157,6 +157,7 @@ def test_overview_history_shows_the_delta_to_the_previous_run(open_page, fixture
     assert any("could not be read" in c for c in _texts(at, "caption"))  # runs/history/broken.json
     history = at.dataframe[-1].value
     assert history["run"].tolist() == ["run-early", "run-late", REJECTED_RUN]  # every outcome listed
+    assert history["Δ ensemble"].tolist() == ["–", "+0.037", "–"]  # no earlier run: a dash, never None
     assert history["outcome"].tolist()[-1] == "rejected"
 
 
