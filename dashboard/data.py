@@ -194,6 +194,19 @@ def method_rank(method: str) -> tuple[int, str]:
     return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method)
 
 
+# Okabe-Ito's colour-blind-safe hues (yellow swapped for olive, readable on white), one per method
+# of METHOD_ORDER: Vega's default scheme gave two blues, two greens and two pinks to eight methods.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#999933")
+
+
+def method_colour(method: str) -> str:
+    """A method's line colour, the same on every chart whatever else is shown."""
+    rank = method_rank(method)[0]
+    if rank < len(METHOD_ORDER):
+        return PALETTE[rank % len(PALETTE)]
+    return PALETTE[sum(map(ord, method)) % len(PALETTE)]  # a method added later: stable too
+
+
 def metrics_frame(raw: Any) -> pd.DataFrame:
     """``{method: {metric: value}}`` -> DataFrame indexed by method, columns METRIC_KEYS (NaN = n/a)."""
     rows = {

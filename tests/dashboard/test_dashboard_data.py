@@ -227,3 +227,11 @@ def test_a_rate_at_the_threshold_is_never_marked_best_on_its_own() -> None:
     mask = data.best_mask(table, ["image_false_alarm_rate", "image_miss_rate", "image_f1"])
     assert not mask["image_false_alarm_rate"].any() and not mask["image_miss_rate"].any()
     assert mask["image_f1"].tolist() == [False, True]
+
+
+def test_every_method_has_its_own_colour_whatever_else_is_shown() -> None:
+    """issue 23: the curves' default colours gave two blues, two greens and two pinks."""
+    colours = [data.method_colour(m) for m in data.METHOD_ORDER]
+    assert len(set(colours)) == len(colours) == len(data.METHOD_ORDER)
+    assert data.method_colour("padim") == colours[data.METHOD_ORDER.index("padim")]
+    assert data.method_colour("a_new_method") == data.method_colour("a_new_method")
