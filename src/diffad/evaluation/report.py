@@ -174,6 +174,11 @@ def _write_mistakes(
         scores = output.scores[idx]
         maps = None if output.maps is None else output.maps[idx]
         fp, miss = select_mistakes(result.labels[idx], scores, t.threshold, params.evaluate.worst_per_method)
+        every_fp, every_miss = select_mistakes(result.labels[idx], scores, t.threshold, len(scores))
+        title = (
+            f"{m}: the worst {len(fp)} of {len(every_fp)} false positives and {len(miss)} of "
+            f"{len(every_miss)} misses at the shipped threshold"
+        )
         norms = t.normalize(scores)
         tiles = []
         for kind, picks in (("false positive", fp), ("miss", miss)):
@@ -190,4 +195,4 @@ def _write_mistakes(
                         out_size=(MONTAGE_SIDE, MONTAGE_SIDE),
                     )
                 tiles.append((image, f"{kind}: {row['defect']} {Path(row['path']).stem} ({norms[i]:.0f})"))
-        save_png(mistake_montage(tiles, columns=4), reports.mistake_montage(m))
+        save_png(mistake_montage(tiles, columns=4, title=title), reports.mistake_montage(m))
