@@ -176,8 +176,8 @@ def _write_mistakes(
         fp, miss = select_mistakes(result.labels[idx], scores, t.threshold, params.evaluate.worst_per_method)
         every_fp, every_miss = select_mistakes(result.labels[idx], scores, t.threshold, len(scores))
         title = (
-            f"{m}: the worst {len(fp)} of {len(every_fp)} false positives and {len(miss)} of "
-            f"{len(every_miss)} misses at the shipped threshold"
+            f"{m}: {len(fp)} of {len(every_fp)} false positives and {len(miss)} of {len(every_miss)} "
+            "misses at the shipped threshold, the worst first"
         )
         norms = t.normalize(scores)
         tiles = []
