@@ -68,6 +68,22 @@ def test_dvc_metrics_and_experiments_read_every_method(project: Path) -> None:
     assert exp["name"] in dvc(project, "exp", "show").stdout
 
 
+def test_a_fresh_clone_compares_its_committed_headline_metrics(project: Path, tmp_path: Path) -> None:
+    """issue 23: on a fresh clone `dvc metrics diff` said "failed to load some metrics for 'HEAD'"
+    and `dvc exp show`'s commit row was all `!`: the headline is committed to git (cache: false)."""
+    work = copy_project(project, tmp_path / "work")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "metrics", "dvc.lock"], cwd=work, check=True)
+    subprocess.run([*git, "commit", "-qm", "headline"], cwd=work, check=True)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(work), str(clone)], check=True)
+    diff = dvc(clone, "metrics", "diff", "--all", "--json")
+    assert "failed" not in diff.stderr
+    assert {f"metrics/{m}.json" for m in METHODS} <= set(json.loads(diff.stdout))
+    [head] = [e for e in json.loads(dvc(clone, "exp", "show", "--json").stdout) if e["rev"] != "workspace"]
+    assert not head.get("error") and {f"metrics/{m}.json" for m in METHODS} <= set(head["data"]["metrics"])
+
+
 def test_dvc_metrics_show_is_one_row_per_method_in_a_120_column_terminal(project: Path) -> None:
     table = dvc(project, "metrics", "show", env={"COLUMNS": "120"})
     lines = table.stdout.splitlines()
