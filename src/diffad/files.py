@@ -78,11 +78,13 @@ def exclusive_lock(path: Path, what: str) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``path`` (holding the owner's pid) or raise naming the owner.
 
     The kernel releases the lock when its process dies, even by ``kill -9``, so a stale file
-    never blocks the next run; its content only names who holds it.
+    never blocks the next run; its content only names who holds it, and is emptied on release
+    (the file may sit in a DVC output, whose hash must not depend on a pid).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a+")  # noqa: SIM115 - held for the whole block
+    held = False
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -92,12 +94,15 @@ def exclusive_lock(path: Path, what: str) -> Iterator[None]:
             raise DiffadError(
                 f"{path}: another {what} ({owner}) is writing to {path.parent}; wait for it or stop it"
             ) from None
+        held = True
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}\n")
         handle.flush()
         yield
     finally:
+        if held:
+            handle.truncate(0)
         handle.close()
 
 

@@ -64,3 +64,14 @@ def test_the_rewritten_header_loads_with_safetensors_itself(tmp_path: Path) -> N
     with safe_open(str(path), framework="pt") as f:
         assert f.metadata() == metadata
     assert int.from_bytes(path.read_bytes()[:8], "little") % 8 == 0
+
+
+def test_a_released_lock_file_keeps_no_pid(tmp_path: Path) -> None:
+    """The tiny pipeline run twice differed only in models/denoiser/checkpoint/train.lock (a DVC
+    output): it kept the pid of the run that had held it. Released, it names no owner."""
+    from diffad.files import exclusive_lock
+
+    lock = tmp_path / "train.lock"
+    with exclusive_lock(lock, "train_ddim"):
+        assert lock.read_text().startswith("pid ")
+    assert lock.read_bytes() == b""
