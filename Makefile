@@ -12,13 +12,27 @@ export GX_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test test-fast lint bench dashboard clean
+.PHONY: setup lock demo test test-fast lint bench dashboard clean
 
-$(VENV)/.installed: pyproject.toml
+# The resolved package set is pinned (requirements.lock): a newer numpy or scikit-learn than the
+# one dvc.lock was made with can change a fitted model's bytes.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $@
+
+# Resolve pyproject.toml's dependencies afresh in a scratch venv and write requirements.lock.
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet --upgrade pip
+	.venv-lock/bin/pip install --quiet -e ".[dev]"
+	{ sed -n '/^#/p' requirements.lock; .venv-lock/bin/pip freeze --exclude-editable; } > requirements.lock.tmp
+	mv requirements.lock.tmp requirements.lock
+	rm -rf .venv-lock
 
 setup: $(VENV)/.installed
 

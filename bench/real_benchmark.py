@@ -125,6 +125,17 @@ def run_pipeline(project: Path, overrides: list[str], log_path: Path) -> dict:
     return {"total": total, "stages": stage_seconds(project, started), "fits": fits}
 
 
+def measured(reports: Path) -> dict[str, dict[str, float | None]]:
+    """``{method: {metric: value}}`` of an evaluate run's reports, ``ms_per_image`` included (it
+    lives in ``timing.json``, beside ``metrics.json``)."""
+    from diffad.artifacts.layout import ReportsDir
+    from diffad.artifacts.records import read_metrics, read_timing
+
+    folder = ReportsDir(reports)
+    timing = read_timing(folder)
+    return {m: {**v, **timing.get(m, {})} for m, v in read_metrics(folder.metrics).items()}
+
+
 def method_seconds(method: str, timing: dict, ms_per_image: float, n_test: int) -> float:
     """Pipeline seconds a method needs on its own: its stages + its inference on the test set."""
     stages = timing["stages"]
@@ -162,7 +173,7 @@ def run_category(name: str, work: Path, overrides: list[str], seed: int, retime:
         load_before = os.getloadavg()
         timing = run_pipeline(project, settings, log_path)
         loads = (load_before, os.getloadavg())
-    metrics = json.loads((project / "reports" / "metrics.json").read_text())
+    metrics = measured(project / "reports")
     summary = json.loads((project / "reports" / "summary.json").read_text())
     n_test = summary["n_test"] + summary["n_unknown"]
     methods = {}

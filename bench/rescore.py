@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_benchmark import ROOT, markdown  # noqa: E402
+from real_benchmark import ROOT, markdown, measured  # noqa: E402
 
 
 def rescore(project: Path, overrides: list[str], tag: str) -> dict:
@@ -31,7 +31,7 @@ def rescore(project: Path, overrides: list[str], tag: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with (out.parent / f"rescore-{tag}.log").open("w") as log:
         subprocess.run(command, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
-    return json.loads((out / "reports" / "metrics.json").read_text())
+    return measured(out / "reports")
 
 
 def main(argv=None) -> None:

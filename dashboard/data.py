@@ -195,6 +195,19 @@ def method_rank(method: str) -> tuple[int, str]:
     return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method)
 
 
+# Okabe-Ito's colour-blind-safe hues (yellow swapped for olive, readable on white), one per method
+# of METHOD_ORDER: Vega's default scheme gave two blues, two greens and two pinks to eight methods.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#999933")
+
+
+def method_colour(method: str) -> str:
+    """A method's line colour, the same on every chart whatever else is shown."""
+    rank = method_rank(method)[0]
+    if rank < len(METHOD_ORDER):
+        return PALETTE[rank % len(PALETTE)]
+    return PALETTE[sum(map(ord, method)) % len(PALETTE)]  # a method added later: stable too
+
+
 def metrics_frame(raw: Any) -> pd.DataFrame:
     """``{method: {metric: value}}`` -> DataFrame indexed by method, columns METRIC_KEYS (NaN = n/a)."""
     rows = {
@@ -207,8 +220,11 @@ def metrics_frame(raw: Any) -> pd.DataFrame:
 
 
 def read_metrics(cat: Category) -> pd.DataFrame:
+    """Every metric of ``metrics.json``, with the inference time of ``timing.json`` when it exists."""
     path = cat.files.metrics
-    return metrics_frame(contract_load(records.read_metrics, path, path))
+    metrics = contract_load(records.read_metrics, path, path)
+    timing = contract_load(records.read_timing, path, cat.files)
+    return metrics_frame({m: {**values, **timing.get(m, {})} for m, values in metrics.items()})
 
 
 def metrics_table(categories: list[Category]) -> pd.DataFrame:
@@ -230,11 +246,17 @@ LOWER_IS_BETTER = frozenset(
 )
 
 
+# One side of the trade-off a threshold makes: 0 % false alarms is easy by missing most defects, so
+# neither rate is ever "best" on its own (F1 at the same threshold weighs both).
+THRESHOLD_RATES = frozenset({"image_false_alarm_rate", "image_miss_rate"})
+
+
 def best_mask(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """Boolean frame like ``table``: True where a value is its category's best in that column
-    (highest; lowest for times). Ties are all best; missing values never are."""
+    (highest; lowest for times). Ties are all best; missing values and :data:`THRESHOLD_RATES`
+    never are."""
     mask = pd.DataFrame(False, index=table.index, columns=table.columns)
-    for col in columns:
+    for col in (c for c in columns if c not in THRESHOLD_RATES):
         values = table[col].astype(float)
         best = values.groupby(table["category"]).transform("min" if col in LOWER_IS_BETTER else "max")
         mask[col] = np.isclose(values, best) & values.notna()

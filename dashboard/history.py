@@ -3,7 +3,7 @@
 Sources, all optional (an absent or malformed one gives no rows, never an exception):
 
 - ``dvc exp show --json`` (DVC 3.x): a list of ``{"rev", "name", "data": {"timestamp", "params":
-  {"params.yaml": {"data": {...}}}, "metrics": {"reports/metrics.json": {"data": {...}}}}, "error",
+  {"params.yaml": {"data": {...}}}, "metrics": {"metrics/<method>.json": {"data": {...}}}}, "error",
   "experiments": [{"name", "revs": [<same shape>]}] | null}``; the ``workspace`` entry is the
   current ``reports/``. DVC leaves null metric values out of this JSON.
 - ``runs/history/*.json``: one run record per retrain, whatever its outcome
@@ -21,7 +21,7 @@ import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.data import METRIC_KEYS, as_number, method_rank
-from diffad.artifacts.layout import METRICS_FILE, PARAMS_FILE, ProjectLayout
+from diffad.artifacts.layout import HEADLINE, PARAMS_FILE, ProjectLayout
 from diffad.artifacts.runs import RunRecord, read_run_records
 
 WORKSPACE = "workspace"
@@ -58,6 +58,16 @@ def _clean_metrics(raw: Any) -> dict[str, dict[str, float]]:
     return {m: {k: as_number(v.get(k)) for k in METRIC_KEYS} for m, v in raw.items() if isinstance(v, dict)}
 
 
+def _headline(metrics: Any) -> dict[str, Any]:
+    """``{method: {key: value}}`` from DVC's ``{"metrics/<method>.json": {"data": {...}}}``."""
+    files = metrics.items() if isinstance(metrics, dict) else []
+    return {
+        PurePosixPath(path).stem: _get(entry, "data")
+        for path, entry in files
+        if PurePosixPath(path).parent == PurePosixPath(HEADLINE) and path.endswith(".json")
+    }
+
+
 def _get(obj: Any, *keys: str) -> Any:
     for key in keys:
         obj = obj.get(key) if isinstance(obj, dict) else None
@@ -80,7 +90,7 @@ def _params(entry: Any) -> dict[str, Any]:
 def _dvc_run(entry: Any, baseline: dict[str, Any] | None) -> Run | None:
     """One revision as a Run; ``baseline``: the parameters of the commit it is compared with."""
     data = _get(entry, "data")
-    metrics = _clean_metrics(_get(data, "metrics", METRICS_FILE, "data"))
+    metrics = _clean_metrics(_headline(_get(data, "metrics")))
     if not metrics:
         return None
     rev = str(entry.get("rev") or "")
@@ -152,7 +162,7 @@ def dvc_experiments(root: str, timeout: float = 30.0) -> tuple[list[Run], str]:
     except json.JSONDecodeError:
         return [], "`dvc exp show --json` printed no JSON"
     runs = parse_dvc_exp_show(payload)
-    return runs, "" if runs else f"no experiment has {METRICS_FILE}"
+    return runs, "" if runs else f"no experiment has headline metrics ({HEADLINE}/<method>.json)"
 
 
 def _record_run(record: RunRecord) -> Run:

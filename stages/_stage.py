@@ -10,6 +10,7 @@ from stages import die_with_parent
 
 import argparse
 import logging
+from pathlib import Path
 
 from diffad.config import Params, load_params
 from diffad.runtime import configure_threads, select_device
@@ -32,6 +33,16 @@ def stage_parser(doc: str | None) -> argparse.ArgumentParser:
         help="override a parameter, e.g. -S train_ddim.steps=100 (repeatable)",
     )
     return parser
+
+
+def add_denoiser_option(parser: argparse.ArgumentParser) -> None:
+    """``--denoiser``: the pixel denoiser's weights (train_ddim's output)."""
+    parser.add_argument(
+        "--denoiser",
+        type=Path,
+        default=Path("models/denoiser/denoiser.safetensors"),
+        help="pixel denoiser weights",
+    )
 
 
 def exit_with_parent() -> None:

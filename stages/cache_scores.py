@@ -7,7 +7,7 @@ caches the per-image L2 norms (N, L) and per-patch norm maps (N, L, H/s, W/s) as
 from __future__ import annotations
 
 import stages  # noqa: F401 - first: the stage dies with its parent from here on (stages/__init__.py)
-from stages._stage import load_stage_params, stage_device, stage_parser
+from stages._stage import add_denoiser_option, load_stage_params, stage_device, stage_parser
 
 import logging
 import time
@@ -27,7 +27,7 @@ log = logging.getLogger("diffad.cache_scores")
 def main(argv: Sequence[str] | None = None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--data", type=Path, default=Path("data/prepared"), help="prepared dataset folder")
-    parser.add_argument("--denoiser", type=Path, default=Path("models/denoiser/denoiser.safetensors"))
+    add_denoiser_option(parser)
     parser.add_argument("--out", type=Path, default=Path("data/scores"), help="score cache folder")
     args = parser.parse_args(argv)
     params = load_stage_params(args)

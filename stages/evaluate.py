@@ -8,7 +8,7 @@ detectors') in ``--baselines``.
 from __future__ import annotations
 
 import stages  # noqa: F401 - first: the stage dies with its parent from here on (stages/__init__.py)
-from stages._stage import load_stage_params, stage_device, stage_parser
+from stages._stage import add_denoiser_option, load_stage_params, stage_device, stage_parser
 
 import logging
 from collections.abc import Sequence
@@ -26,14 +26,21 @@ log = logging.getLogger("diffad.evaluate")
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--data", type=Path, default=Path("data/prepared"))
-    parser.add_argument("--scores", type=Path, default=Path("data/scores"))
-    parser.add_argument("--denoiser", type=Path, default=Path("models/denoiser/denoiser.safetensors"))
-    parser.add_argument("--gmm", type=Path, default=Path("models/gmm/gmm.json"))
-    parser.add_argument("--flow", type=Path, default=Path("models/flow/flow.safetensors"))
-    parser.add_argument("--baselines", type=Path, default=Path("models/baselines"))
+    parser.add_argument("--data", type=Path, default=Path("data/prepared"), help="prepared dataset folder")
+    parser.add_argument("--scores", type=Path, default=Path("data/scores"), help="score cache folder")
+    add_denoiser_option(parser)
+    parser.add_argument("--gmm", type=Path, default=Path("models/gmm/gmm.json"), help="fitted mixture (JSON)")
+    parser.add_argument(
+        "--flow", type=Path, default=Path("models/flow/flow.safetensors"), help="PatchFlow weights"
+    )
+    parser.add_argument(
+        "--baselines", type=Path, default=Path("models/baselines"), help="fit_baselines' model folder"
+    )
     parser.add_argument("--reports", type=Path, default=Path("reports"), help="report folder")
     parser.add_argument("--bundle", type=Path, default=Path("models/bundle"), help="model bundle folder")
+    parser.add_argument(
+        "--headline", type=Path, default=Path("metrics"), help="folder of the per-method headline metrics"
+    )
     args = parser.parse_args(argv)
     params = load_stage_params(args)
 
@@ -43,7 +50,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     paths = {name: given.get(name, args.baselines / name) for name in model_files(params.evaluate.methods)}
     models = Models(params=params, paths=paths, device=stage_device(params))
     result = run(
-        dataset, models, (image_norms, patch_norms), params, reports_dir=args.reports, bundle_dir=args.bundle
+        dataset,
+        models,
+        (image_norms, patch_norms),
+        params,
+        reports_dir=args.reports,
+        bundle_dir=args.bundle,
+        headline_dir=args.headline,
     )
     for method, metrics in result.metrics.items():
         overall = metrics["overall"]

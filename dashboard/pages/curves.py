@@ -28,6 +28,8 @@ def curve_chart(frame: pd.DataFrame, name: str, summary: dict[str, float]) -> al
             lambda m: f"{m} ({data.METRIC_LABELS[key]} {summary[m]:.3f})" if pd.notna(summary.get(m)) else m
         ),
     )
+    legends = frame.drop_duplicates("method").set_index("method")["legend"]
+    legends = legends[sorted(legends.index, key=data.method_rank)]
     lines = (
         alt.Chart(frame, title=title, height=420)
         .mark_line(interpolate="step-after" if name == "roc" else "linear")
@@ -39,7 +41,10 @@ def curve_chart(frame: pd.DataFrame, name: str, summary: dict[str, float]) -> al
             ),
             y=alt.Y("y:Q", title=y_title, scale=alt.Scale(domain=[0, 1])),
             color=alt.Color(
-                "legend:N", title=None, legend=alt.Legend(orient="bottom", columns=3, labelLimit=0)
+                "legend:N",
+                title=None,
+                legend=alt.Legend(orient="bottom", columns=3, labelLimit=0),
+                scale=alt.Scale(domain=list(legends), range=[data.method_colour(m) for m in legends.index]),
             ),
             order="order:Q",
             tooltip=["method", alt.Tooltip("x:Q", format=".3f"), alt.Tooltip("y:Q", format=".3f")],

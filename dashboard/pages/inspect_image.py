@@ -25,7 +25,9 @@ def histogram_domain(good: np.ndarray, score: float, threshold: float | None) ->
     return lo - pad, hi + pad
 
 
-def good_histogram(good: np.ndarray, score: float, threshold: float | None) -> alt.LayerChart:
+def good_histogram(
+    good: np.ndarray, score: float, threshold: float | None, axis: str = "anomaly score (raw)"
+) -> alt.LayerChart:
     """Histogram of the calibration scores, this image's score as a labelled red rule, the
     threshold dashed; the x axis spans all three."""
     domain = histogram_domain(good, score, threshold)
@@ -40,13 +42,14 @@ def good_histogram(good: np.ndarray, score: float, threshold: float | None) -> a
             x=alt.X(
                 "score:Q",
                 bin=alt.Bin(maxbins=30, extent=[float(good.min()), float(good.max())]),
-                title="anomaly score (raw)",
+                title=axis,
                 scale=x_scale,
             ),
             y=alt.Y("count():Q", title="images"),
         )
     )
-    marks = pd.DataFrame({"score": [score], "what": ["this image"], "label": [f"this image: {score:.4g}"]})
+    label = f"this image: {score:.0f}" if abs(score) >= 10 else f"this image: {score:.4g}"
+    marks = pd.DataFrame({"score": [score], "what": ["this image"], "label": [label]})
     if threshold is not None:
         marks = pd.concat(
             [marks, pd.DataFrame({"score": [threshold], "what": ["decision threshold"], "label": [""]})]
@@ -74,6 +77,18 @@ def good_histogram(good: np.ndarray, score: float, threshold: float | None) -> a
         .encode(x=alt.X("score:Q", scale=x_scale), y=alt.value(12), text="label:N")
     )
     return bars + rules + labels
+
+
+def on_headline_scale(
+    predictor: object, method: str, good: np.ndarray, score: float
+) -> tuple[np.ndarray, float, float | None, str]:
+    """(good scores, this score, threshold, axis title) on the 0–1000 scale of the headline metric
+    (threshold 100) when the bundle's thresholds can normalise, else raw."""
+    normalize = getattr(getattr(predictor, "thresholds", {}).get(method), "normalize", None)
+    if normalize is None:
+        return good, score, threshold_of(predictor, method), "anomaly score (raw)"
+    shown = np.asarray(normalize(np.append(good, score)), dtype=float)
+    return shown[:-1], float(shown[-1]), data.NORM_THRESHOLD, "anomaly score (0–1000; 100 = threshold)"
 
 
 def threshold_of(predictor: object, method: str) -> float | None:
@@ -146,7 +161,7 @@ else:
 
 good = np.asarray(predictor.good_scores(method), dtype=float)
 if good.size:
-    st.altair_chart(good_histogram(good, score, threshold_of(predictor, method)), width="stretch")
+    st.altair_chart(good_histogram(*on_headline_scale(predictor, method, good, score)), width="stretch")
     st.caption(
         f"The {good.size} calibration images' {method} scores (good images held out of training); "
         "red: this image; dashed: the decision threshold."

@@ -63,7 +63,7 @@ if report.enough:
     )
     third.metric("KS statistic", f"{report.ks_statistic:.3f}", help=f"p = {report.p_value:.2g}")
     fourth.metric("Median shift", f"{report.median_shift:+.2f} σ", help="in calibration standard deviations")
-(st.error if report.drifted else st.success)(report.summary())
+(st.error if report.drifted else st.success if report.enough else st.info)(report.summary())
 
 rows = rows.assign(served=np.where(rows["bundle_id"] == served, "served bundle", "earlier bundle"))
 rows["over threshold (rolling share)"] = (
@@ -73,7 +73,7 @@ points = (
     alt.Chart(rows, title=f"{method}: normalised score per image (threshold 100)")
     .mark_circle(size=40, opacity=0.7)
     .encode(
-        x=alt.X("time:T", title="scored at (UTC)", axis=alt.Axis(format="%m-%d %H:%M")),
+        x=alt.X("time:T", title="scored at (UTC)"),  # Vega's format: seconds when they differ
         y=alt.Y("norm_score:Q", title="score (0-1000)"),
         color=alt.Color("served:N", title=None),
         tooltip=["image", "norm_score", "anomalous", "bundle_id"],
@@ -89,7 +89,7 @@ share = (
     alt.Chart(rows, title="Share of images over the threshold (rolling 50) vs the calibration share")
     .mark_line()
     .encode(
-        x=alt.X("time:T", title="scored at (UTC)", axis=alt.Axis(format="%m-%d %H:%M")),
+        x=alt.X("time:T", title="scored at (UTC)"),  # Vega's format: seconds when they differ
         y=alt.Y("over threshold (rolling share):Q", title="share"),
     )
 )

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, history, live, ui
+from diffad.detectors import served_method
 
 MAIN_METRICS = [
     "image_auroc",
@@ -42,6 +43,9 @@ if summary is not None:
     unknown = f" (+{summary.n_unknown} unlabelled: scored and shown on Heatmaps, not measured)"
     facts.append(f"{summary.n_test} labelled test images" + (unknown if summary.n_unknown else ""))
     facts.append("with ground-truth masks" if summary.has_masks else "no masks: pixel metrics skipped")
+if not mine.empty:
+    served = served_method(list(mine["method"]))
+    facts.append(f"`diffad predict` serves **{served}** (its `--method` picks another)")
 st.markdown(" · ".join(facts))
 live.live_model_section(root, cat)
 if not mine.empty:
@@ -63,7 +67,8 @@ css = pd.DataFrame(np.where(best, BEST_STYLE, ""), index=shown.index, columns=sh
 formats = {label: "{:.1f}" if label == data.METRIC_LABELS["ms_per_image"] else "{:.3f}" for label in labels}
 st.table(shown.style.format(formats, na_rep="–").apply(lambda _: css, axis=None), hide_index=True)
 st.caption(
-    "Bold green: the best value in its category (highest; lowest for rates and ms / image). "
+    "Bold green: the best value in its category (highest; lowest for ms / image). The false-alarm "
+    "and miss rates are never marked: each alone is one side of the threshold's trade-off. "
     "F1, false-alarm and miss rate on the test images at the shipped threshold (chosen on the "
     "calibration images, see Operating point); oracle max F1 picks its threshold on the test labels "
     "(optimistic, as papers report it); – = not applicable (e.g. no masks, or no heatmap)."
@@ -104,8 +109,10 @@ else:
     methods = [c for c in past.columns if c in {m for r in runs for m in r.metrics}]
     measured = past[past[methods].notna().any(axis=1)] if methods else past
     last = (measured if not measured.empty else past).iloc[-1]
+    earlier = len(measured) > 1
     st.markdown(
-        f"Latest run **{last['run']}** ({last['source']}, {last['time'] or 'no time'}) vs the one before:"
+        f"Latest run **{last['run']}** ({last['source']}, {last['time'] or 'no time'})"
+        + (" vs the one before:" if earlier else ", the only one so far:")
     )
     for column, m in zip(st.columns(max(len(methods), 1)), methods, strict=False):
         value, delta = last[m], last[f"Δ {m}"]
@@ -115,11 +122,10 @@ else:
             None if pd.isna(delta) or math.isclose(delta, 0.0) else f"{delta:+.3f}",
             delta_color="inverse" if metric in data.LOWER_IS_BETTER else "normal",
         )
-    st.dataframe(
-        past.style.format("{:+.3f}", subset=[f"Δ {m}" for m in methods], na_rep="–").format(
-            "{:.3f}", subset=methods, na_rep="–"
-        ),
-        hide_index=True,
-    )
+    shown = past.copy()  # text, not a Styler: Streamlit printed an all-missing Δ column as "None"
+    for m in methods:
+        shown[m] = [f"{v:.3f}" if pd.notna(v) else "–" for v in past[m]]
+        shown[f"Δ {m}"] = [f"{v:+.3f}" if pd.notna(v) else "–" for v in past[f"Δ {m}"]]
+    st.dataframe(shown, hide_index=True)
 if bad:
     st.caption(f"{bad} file(s) in runs/history/ could not be read and were skipped.")

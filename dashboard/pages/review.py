@@ -17,16 +17,17 @@ from dashboard import data, review, ui
 from diffad.feedback.store import ReviewedPrediction
 
 QUEUE_SHOWN = 50
+DISTANCE = "distance to threshold"  # |score - 100| on the 0-1000 scale: small = uncertain
 
 
 def queue(log: pd.DataFrame, reviewed: dict[str, str], include_reviewed: bool) -> pd.DataFrame:
-    """Latest row per image, most uncertain first (|norm_score - threshold|)."""
+    """Latest row per image, most uncertain first: the smallest distance to the threshold."""
     latest = log.sort_values("time", kind="stable").drop_duplicates("image_sha256", keep="last").copy()
-    latest["uncertainty"] = (latest["norm_score"] - data.NORM_THRESHOLD).abs()
+    latest[DISTANCE] = (latest["norm_score"] - data.NORM_THRESHOLD).abs()
     latest["your verdict"] = [reviewed.get(sha, "") for sha in latest["image_sha256"]]
     if not include_reviewed:
         latest = latest[latest["your verdict"] == ""]
-    return latest.sort_values(["uncertainty", "time"], kind="stable").reset_index(drop=True)
+    return latest.sort_values([DISTANCE, "time"], kind="stable").reset_index(drop=True)
 
 
 st.title("Review queue")
@@ -36,15 +37,15 @@ include = st.toggle("Include images you already reviewed")
 table = queue(log, review.reviewed_by(cat.name, name) if name else {}, include)
 st.caption(
     f"{len(table)} images to review of {log['image_sha256'].nunique()} scored ({len(log)} decisions in "
-    f"`{log_path.relative_to(data.project_root())}`) · most uncertain first: |score − 100| on the "
-    "0–1000 scale"
+    f"`{log_path.relative_to(data.project_root())}`) · most uncertain first: the smallest distance "
+    "to the threshold, |score − 100| on the 0–1000 scale"
 )
 if table.empty:
     st.success("Nothing left to review.")
     st.stop()
 shown = table.head(QUEUE_SHOWN)
 st.dataframe(
-    shown[["image", "method", "norm_score", "anomalous", "uncertainty", "time", "your verdict"]],
+    shown[["image", "method", "norm_score", "anomalous", DISTANCE, "time", "your verdict"]],
     hide_index=True,
     width="stretch",
 )

@@ -28,9 +28,30 @@ COMMANDS = {name.replace("_", "-"): f"stages.{name}" for name in STAGES}
 COMMANDS["predict"] = "diffad.inference.predict"
 COMMANDS["dashboard"] = "diffad.cli"  # handled by dashboard() below
 
+WHAT = {  # one line each for `diffad --help` (the stages in pipeline order; `dvc repro` runs them all)
+    "convert-dataset": "check the raw data (validation gate) and prepare it: data/prepared",
+    "train-ddim": "train the pixel denoiser on good images: models/denoiser",
+    "cache-scores": "score norms of every image at every noise level: data/scores",
+    "fit-gmm": "fit the Gaussian mixture on per-image score norms (msma_gmm)",
+    "train-flow": "train PatchFlow on per-patch score norms (msma_flow)",
+    "fit-baselines": "fit msma_features, PatchCore and PaDiM on the backbone's features",
+    "evaluate": "score the test images with every method: reports/, metrics/, models/bundle",
+    "predict": "score new images with the model bundle: heatmaps and a CSV",
+    "dashboard": "review metrics, heatmaps and verdicts in the browser (Streamlit)",
+}
 USAGE = "usage: diffad COMMAND [options]   (diffad COMMAND --help for its options)\n\ncommands:\n" + "".join(
-    f"  {name}\n" for name in COMMANDS
+    f"  {name:<16} {WHAT[name]}\n" for name in COMMANDS
 )
+DASHBOARD_USAGE = """usage: diffad dashboard [STREAMLIT OPTION ...]
+
+Start the review dashboard on http://127.0.0.1:8501 (Streamlit, headless, no usage statistics).
+Run it in the project root: it reads reports/, models/bundle, runs/ and data/feedback there.
+
+Any option is passed on to `streamlit run`, e.g.
+  diffad dashboard --server.port 8502        another port
+  diffad dashboard --server.address 0.0.0.0  reachable from other machines (no authentication!)
+`python -m streamlit run --help` lists every Streamlit option.
+"""
 
 
 def run_command(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
@@ -45,6 +66,9 @@ def run_command(main: Callable[[Sequence[str] | None], None], argv: Sequence[str
 
 def dashboard(argv: Sequence[str] | None = None) -> None:
     """Start the Streamlit review dashboard on 127.0.0.1 (extra arguments go to streamlit)."""
+    if any(arg in ("-h", "--help") for arg in argv or []):
+        print(DASHBOARD_USAGE, end="")
+        raise SystemExit(0)
     app = Path.cwd() / "dashboard" / "app.py"
     if not app.exists():
         raise DiffadError(f"{app}: not found; run `diffad dashboard` from the project root")
@@ -75,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"diffad: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         raise SystemExit(2)
     entry = dashboard if command == "dashboard" else importlib.import_module(COMMANDS[command]).main
+    sys.argv[0] = f"diffad {command}"  # argparse's prog: `usage: diffad evaluate [-h] ...`
     run_command(entry, rest)
 
 

@@ -10,14 +10,19 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from diffad.errors import DiffadError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def sha256_of(source: Path | int) -> str:
@@ -82,16 +87,35 @@ def atomic_write(path: Path, write: Callable[[Path], None], mode: int | None = N
     return path
 
 
+def save_safetensors(path: Path, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> Path:
+    """Write ``tensors`` and ``metadata`` as a safetensors file whose bytes depend on nothing else.
+
+    ``safetensors`` keeps the metadata in a Rust ``HashMap``, so with more than one key the header's
+    key order (and the file's hash in ``dvc.lock``) changes from run to run. The header is rewritten
+    here with sorted keys; the tensor data, and what any safetensors reader loads, are unchanged.
+    """
+    from safetensors.torch import save
+
+    blob = save(dict(tensors), metadata=dict(metadata))
+    size = int.from_bytes(blob[:8], "little")
+    header = json.dumps(json.loads(blob[8 : 8 + size]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)  # the format pads the header to 8 bytes, as safetensors does
+    data = len(header).to_bytes(8, "little") + header + blob[8 + size :]
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
 @contextlib.contextmanager
 def exclusive_lock(path: Path, what: str) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``path`` (holding the owner's pid) or raise naming the owner.
 
     The kernel releases the lock when its process dies, even by ``kill -9``, so a stale file
-    never blocks the next run; its content only names who holds it.
+    never blocks the next run; its content only names who holds it, and is emptied on release
+    (the file may sit in a DVC output, whose hash must not depend on a pid).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a+")  # noqa: SIM115 - held for the whole block
+    held = False
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -101,12 +125,15 @@ def exclusive_lock(path: Path, what: str) -> Iterator[None]:
             raise DiffadError(
                 f"{path}: another {what} ({owner}) is writing to {path.parent}; wait for it or stop it"
             ) from None
+        held = True
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}\n")
         handle.flush()
         yield
     finally:
+        if held:
+            handle.truncate(0)
         handle.close()
 
 

@@ -59,6 +59,7 @@ def test_overview_renders_the_metrics_table(browser, tmp_path: Path) -> None:
     text = driver.find_element(By.CSS_SELECTOR, '[data-testid="stTable"]').text
     assert f"{BEST_IMAGE_AUROC[1]:.3f}" in text and f"{max(WASHER_IMAGE_AUROC.values()):.3f}" in text
     assert BEST_IMAGE_AUROC[0] in text and "washer" in text
+    assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAppDeployButton"]')  # issue 23
     shot = screenshot.capture(driver, _shots(tmp_path) / "overview.png")
     assert Image.open(shot).size[0] >= 1000
 

@@ -210,3 +210,28 @@ def test_tile_falls_back_to_saved_png_then_to_the_image(fixture_root: Path, tmp_
     )
     (root / "data/prepared" / row["path"]).unlink()
     assert gallery.tile(cat, "msma_gmm", row, n_test=len(TEST), alpha=0.5, value_range=None) is None
+
+
+def test_a_rate_at_the_threshold_is_never_marked_best_on_its_own() -> None:
+    """issue 23: green "best" marked a 0 % false-alarm rate of methods that missed 33-42 % of the
+    defects; either rate alone is one side of a trade-off, not a quality."""
+    table = pd.DataFrame(
+        {
+            "category": ["a", "a"],
+            "method": ["misses_a_lot", "balanced"],
+            "image_false_alarm_rate": [0.0, 0.05],
+            "image_miss_rate": [0.42, 0.10],
+            "image_f1": [0.70, 0.92],
+        }
+    )
+    mask = data.best_mask(table, ["image_false_alarm_rate", "image_miss_rate", "image_f1"])
+    assert not mask["image_false_alarm_rate"].any() and not mask["image_miss_rate"].any()
+    assert mask["image_f1"].tolist() == [False, True]
+
+
+def test_every_method_has_its_own_colour_whatever_else_is_shown() -> None:
+    """issue 23: the curves' default colours gave two blues, two greens and two pinks."""
+    colours = [data.method_colour(m) for m in data.METHOD_ORDER]
+    assert len(set(colours)) == len(colours) == len(data.METHOD_ORDER)
+    assert data.method_colour("padim") == colours[data.METHOD_ORDER.index("padim")]
+    assert data.method_colour("a_new_method") == data.method_colour("a_new_method")

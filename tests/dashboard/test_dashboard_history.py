@@ -14,9 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from fixtures import CATEGORY, FAILED_CHECK, HISTORY, REJECTED_RUN
 
 from dashboard import history
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _rev(rev: str, name: str | None, time: str | None, auroc: float | None, category: str = "fabric") -> dict:
@@ -25,9 +28,9 @@ def _rev(rev: str, name: str | None, time: str | None, auroc: float | None, cate
         {}
         if auroc is None
         else {
-            "reports/metrics.json": {
-                "data": {"ensemble": {"image_auroc": auroc}, "padim": {"image_auroc": 0.7}}
-            }
+            "metrics/ensemble.json": {"data": {"image_auroc": auroc}},
+            "metrics/padim.json": {"data": {"image_auroc": 0.7}},
+            "reports/validation/summary.json": {"data": {"checks_failed": 0}},  # another metrics file
         }
     )
     return {
@@ -128,7 +131,8 @@ def test_run_records_are_read_and_broken_files_counted(fixture_root: Path) -> No
 
 @pytest.mark.slow
 def test_dvc_experiments_reads_a_real_repository(tmp_path: Path) -> None:
-    """Against the real dvc CLI: a git+dvc repo with one stage writing reports/metrics.json."""
+    """Against the real dvc CLI: a git+dvc repo with one stage writing the headline metrics with
+    the evaluate stage's writers, declared as evaluate's dvc.yaml declares them."""
     dvc = history._dvc_executable()
     if dvc is None or shutil.which("git") is None:
         pytest.skip("dvc or git is not installed")
@@ -147,15 +151,17 @@ def test_dvc_experiments_reads_a_real_repository(tmp_path: Path) -> None:
 
     (tmp_path / "params.yaml").write_text("data:\n  category: fabric\nk: 0.5\n")
     (tmp_path / "make.py").write_text(
-        "import json, os, yaml\nk = yaml.safe_load(open('params.yaml'))['k']\n"
-        "os.makedirs('reports', exist_ok=True)\n"
-        "json.dump({'ensemble': {'image_auroc': k, 'aupro': None}}, open('reports/metrics.json', 'w'))\n"
+        "from pathlib import Path\nimport yaml\n"
+        "from diffad.artifacts.layout import HeadlineDir, ReportsDir\n"
+        "from diffad.artifacts.records import write_headline, write_metrics\n"
+        "k = yaml.safe_load(open('params.yaml'))['k']\n"
+        "reports = ReportsDir(Path('reports'))\n"
+        "write_metrics(reports.metrics, {'ensemble': {'image_auroc': k, 'aupro': None}})\n"
+        "write_headline(HeadlineDir(Path('metrics')), reports.metrics)\n"
     )
-    (tmp_path / "dvc.yaml").write_text(
-        "stages:\n  ev:\n    cmd: python make.py\n    deps: [make.py]\n"
-        "    params: [k]\n    metrics:\n      - reports/metrics.json:\n"
-        "          cache: false\n"
-    )
+    evaluate = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["evaluate"]
+    stage = {"cmd": "python make.py", "deps": ["make.py"], "params": ["k"], "metrics": evaluate["metrics"]}
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"ev": stage}}))
     sh("git", "init", "-q")
     sh(dvc, "init", "-q")
     sh(dvc, "repro", "-q")

@@ -142,6 +142,14 @@ def test_overview_table_has_every_category_and_the_best_values(open_page, fixtur
     )
 
 
+def test_overview_says_which_method_predict_serves(open_page, fixture_root: Path) -> None:
+    from diffad.detectors import served_method
+
+    at = open_page(fixture_root)
+    served = served_method(sorted(METHODS, key=data.method_rank))
+    assert any(f"`diffad predict` serves **{served}**" in m for m in _texts(at, "markdown"))
+
+
 def test_overview_history_shows_the_delta_to_the_previous_run(open_page, fixture_root: Path) -> None:
     at = open_page(fixture_root)
     ensemble = next(m for m in at.metric if m.label == "ensemble")
@@ -149,6 +157,7 @@ def test_overview_history_shows_the_delta_to_the_previous_run(open_page, fixture
     assert any("could not be read" in c for c in _texts(at, "caption"))  # runs/history/broken.json
     history = at.dataframe[-1].value
     assert history["run"].tolist() == ["run-early", "run-late", REJECTED_RUN]  # every outcome listed
+    assert history["Δ ensemble"].tolist() == ["–", "+0.037", "–"]  # no earlier run: a dash, never None
     assert history["outcome"].tolist()[-1] == "rejected"
 
 

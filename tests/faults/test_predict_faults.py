@@ -6,6 +6,7 @@ tests are about files and memory, not scores; the real bundle is used in tests/i
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
@@ -166,3 +167,15 @@ def test_a_cropped_or_scaled_input_gets_a_warning(predictor, raw, tmp_path, capl
     assert "wide.png: 32x16 is cropped to its centre 16x16" in text
     assert text.count("16x16 is scaled to 8x8") == 1  # once per input size, not per image
     assert "exact.png" not in text
+
+
+def test_the_record_lists_only_the_files_the_run_wrote(predictor, raw, tmp_path):
+    """issue 23: `.diffad-predict.json` listed skipped.csv (and the heatmaps of skipped inputs)
+    under "written" although no such file existed."""
+    files = images(raw, tmp_path, ["a.png"])
+    out = tmp_path / "out"
+    run(predictor, files, out)
+    written = json.loads((out / ".diffad-predict.json").read_text())["written"]
+    on_disk = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert sorted(written) == [name for name in on_disk if name != ".diffad-predict.json"]
+    assert "skipped.csv" not in written

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from diffad.artifacts.layout import ProjectLayout
-from diffad.artifacts.records import read_metrics, read_validation
+from diffad.artifacts.records import HEADLINE_KEYS, read_metrics, read_validation
 from diffad.detectors import SERVED_METHOD
 from tests.flows.conftest import prefect_server  # noqa: F401  (the fixture, and Prefect kept in a temp home)
 from tests.integration.conftest import ROOT, copy_project, dvc
@@ -53,17 +53,44 @@ def test_dvc_metrics_and_experiments_read_every_method(project: Path) -> None:
     shown = dvc(project, "metrics", "show", "--json")
     assert "failed to load" not in shown.stdout + shown.stderr
     [workspace] = [rev["data"] for rev in json.loads(shown.stdout).values()]  # DVC 3.67 keys it ""
-    assert set(workspace["reports/metrics.json"]["data"]) == METHODS
-    assert workspace["reports/validation/summary.json"]["data"]["checks_failed"] == 0
-    table = dvc(project, "metrics", "show")
-    assert "ensemble.image_auroc" in table.stdout and "failed" not in table.stderr
+    assert set(workspace) == {f"metrics/{m}.json" for m in METHODS}
+    full = read_metrics(ProjectLayout(project).reports.metrics)
+    for method in METHODS:
+        headline = workspace[f"metrics/{method}.json"]["data"]
+        assert set(headline) <= set(HEADLINE_KEYS) | {"evaluation_resolution"}  # DVC drops nulls
+        assert all(headline[k] == pytest.approx(full[method][k], abs=1e-6) for k in headline)
     dvc(project, "metrics", "diff")
 
     exps = json.loads(dvc(project, "exp", "show", "--json").stdout)
     [exp] = [r for e in exps for x in e.get("experiments") or [] for r in x["revs"]]
-    assert set(exp["data"]["metrics"]["reports/metrics.json"]["data"]) == METHODS
+    assert {f"metrics/{m}.json" for m in METHODS} <= set(exp["data"]["metrics"])
     assert exp["data"]["params"]["params.yaml"]["data"]["evaluate"]["max_overlays"] == 4
     assert exp["name"] in dvc(project, "exp", "show").stdout
+
+
+def test_a_fresh_clone_compares_its_committed_headline_metrics(project: Path, tmp_path: Path) -> None:
+    """issue 23: on a fresh clone `dvc metrics diff` said "failed to load some metrics for 'HEAD'"
+    and `dvc exp show`'s commit row was all `!`: the headline is committed to git (cache: false)."""
+    work = copy_project(project, tmp_path / "work")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "metrics", "dvc.lock"], cwd=work, check=True)
+    subprocess.run([*git, "commit", "-qm", "headline"], cwd=work, check=True)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(work), str(clone)], check=True)
+    diff = dvc(clone, "metrics", "diff", "--all", "--json")
+    assert "failed" not in diff.stderr
+    assert {f"metrics/{m}.json" for m in METHODS} <= set(json.loads(diff.stdout))
+    [head] = [e for e in json.loads(dvc(clone, "exp", "show", "--json").stdout) if e["rev"] != "workspace"]
+    assert not head.get("error") and {f"metrics/{m}.json" for m in METHODS} <= set(head["data"]["metrics"])
+
+
+def test_dvc_metrics_show_is_one_row_per_method_in_a_120_column_terminal(project: Path) -> None:
+    table = dvc(project, "metrics", "show", env={"COLUMNS": "120"})
+    lines = table.stdout.splitlines()
+    assert "failed" not in table.stderr and max(map(len, lines)) <= 120, table.stdout
+    header, rows = lines[0].split(), {line.split()[0]: line for line in lines[1:]}
+    assert {"image_auroc", "pixel_auroc", "aupro", "image_f1"} <= set(header)
+    assert set(rows) == {f"metrics/{m}.json" for m in METHODS}
 
 
 def test_dvc_plots_show_overlays_every_method_and_leaves_nothing_untracked(project: Path) -> None:

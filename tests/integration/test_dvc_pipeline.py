@@ -53,7 +53,8 @@ def test_full_pipeline_reports_every_method(reproduced_project):
             assert 0.0 <= values["pixel_auroc"] <= 1.0 and 0.0 <= values["aupro"] <= 1.0
         else:
             assert values["pixel_auroc"] is None
-        assert values["ms_per_image"] > 0
+    timing = json.loads((tiny_project / "reports/timing.json").read_text())
+    assert set(timing) == set(metrics) and all(t["ms_per_image"] > 0 for t in timing.values())
     scores = pd.read_csv(tiny_project / "reports/scores.csv")
     assert "unknown" in set(scores["label"])
     assert BundleDir(tiny_project / "models/bundle").manifest.exists()
@@ -95,22 +96,19 @@ def test_predict_matches_evaluation_and_refuses_to_overwrite(reproduced_project)
     assert list(predicted["anomalous"]) == list(picked["padim_anomalous"])
     again = subprocess.run(cmd, cwd=tiny_project, text=True, capture_output=True, timeout=600)
     assert again.returncode == 2 and "--force" in again.stderr
-    # the ensemble recomputes the MSMA score norms from the denoiser (the cache holds float16)
+    # the ensemble recomputes the MSMA score norms from the denoiser, rounded as the cache stores
+    # them (float16 patch norms): before that rounding it differed by up to 2e-2
     cmd = [*cmd[:-6], "--method", "ensemble", "--out", "predictions_ensemble", "--threads", "1"]
     done = subprocess.run(cmd, cwd=tiny_project, text=True, capture_output=True, timeout=600)
     assert done.returncode == 0, done.stderr
     predicted = pd.read_csv(tiny_project / "predictions_ensemble/predictions.csv")
-    assert predicted["score"].to_numpy() == pytest.approx(
-        picked["ensemble_score"].to_numpy(), rel=1e-2, abs=1e-2
-    )
+    assert predicted["score"].to_numpy() == pytest.approx(picked["ensemble_score"].to_numpy(), rel=2e-3)
     # the fused method scores from the bundle's weights exactly as `evaluate` did
     cmd = [*cmd[:-6], "--method", "fused", "--out", "predictions_fused", "--threads", "1"]
     done = subprocess.run(cmd, cwd=tiny_project, text=True, capture_output=True, timeout=600)
     assert done.returncode == 0, done.stderr
     predicted = pd.read_csv(tiny_project / "predictions_fused/predictions.csv")
-    assert predicted["score"].to_numpy() == pytest.approx(
-        picked["fused_score"].to_numpy(), rel=1e-2, abs=1e-2
-    )
+    assert predicted["score"].to_numpy() == pytest.approx(picked["fused_score"].to_numpy(), rel=1e-4)
 
 
 def test_convert_predict_and_dashboard_upload_score_awkward_images_identically(reproduced_project, tmp_path):

@@ -108,7 +108,7 @@ def test_monitor_flags_shifted_production_scores_and_not_unshifted(project, pref
     assert any("DRIFT" in str(e.value) for e in at.error), [str(e.value) for e in at.error]
     at = _open(monkeypatch, project, "pages/review.py")
     queue = at.dataframe[0].value
-    assert len(queue) == 24 and queue["uncertainty"].is_monotonic_increasing
+    assert len(queue) == 24 and queue["distance to threshold"].is_monotonic_increasing
 
 
 def _open(monkeypatch, root: Path, page: str):

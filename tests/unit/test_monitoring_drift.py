@@ -60,3 +60,33 @@ def test_a_jump_in_the_alarm_rate_drifts_though_the_bulk_of_scores_did_not_move(
     assert report.alarm_share == pytest.approx(12 / 52)
     assert report.p_value > CFG.p_value  # the two-sample test alone would stay quiet
     assert report.drifted and any("share over threshold" in r for r in report.reasons)
+
+
+def test_an_image_scored_twice_counts_once_in_the_window(tmp_path) -> None:
+    """issue 23: Monitoring counted a re-scored image twice (the Review queue once). The log is
+    written by the writer `diffad predict` uses."""
+    import pandas as pd
+
+    from diffad.monitoring.drift import recent_window
+    from diffad.monitoring.scores_log import log_predictions
+
+    images = [tmp_path / f"{i}.png" for i in range(3)]
+    for i, image in enumerate(images):
+        image.write_bytes(bytes([i]) * 10)
+    log = tmp_path / "scores.jsonl"
+
+    def table(paths, score):
+        return pd.DataFrame(
+            {"path": [str(p) for p in paths], "method": "padim", "score": score, "norm_score": 50.0,
+             "anomalous": False, "percentile": 10.0, "heatmap": ""}
+        )  # fmt: skip
+
+    log_predictions(
+        log, table(images, 1.0), category="c", bundle="b1", threshold=2.0, time="2026-01-01T00:00:00Z"
+    )
+    log_predictions(
+        log, table(images[:1], 1.5), category="c", bundle="b1", threshold=2.0, time="2026-01-02T00:00:00Z"
+    )
+    window = recent_window(read_scores_log(log), "b1", "padim", 10)
+    assert len(window) == 3
+    assert window.set_index("image").loc[str(images[0].resolve()), "score"] == 1.5  # the latest

@@ -5,8 +5,10 @@ Stages get their folders from ``dvc.yaml`` on the command line (``--reports repo
 models/bundle``, ...); the classes here name the files *inside* those folders. The flows and the
 dashboard read a whole project, so :class:`ProjectLayout` also names the folders themselves::
 
+    metrics/<method>.json              headline: image/pixel AUROC, AUPRO, F1   dvc metrics (in git)
     reports/                           ReportsDir (evaluate --reports)
-        metrics.json                   {method: {metric: value}}        dvc metrics
+        metrics.json                   {method: {metric: value}}, every metric
+        timing.json                    {method: ms_per_image}: wall clock, no DVC output
         metrics_per_defect.json        {"schema_version", "methods": {method: {defect: {...}}}, "notes"}
         summary.json                   category, counts, methods, schema_version
         scores.csv                     one row per test image
@@ -47,6 +49,7 @@ from diffad.errors import DiffadError
 from diffad.files import current_version
 
 REPORTS = "reports"
+HEADLINE = "metrics"  # HeadlineDir: the few numbers per method that `dvc metrics` and `dvc exp show` print
 MODELS = "models"
 RUNS = "runs"
 BUNDLE = "models/bundle"
@@ -102,6 +105,12 @@ class ReportsDir:
         return self.root / "metrics_per_defect.json"
 
     @property
+    def timing(self) -> Path:
+        """Inference ms per image: wall clock varies run to run, so it is no DVC output (it would
+        change ``dvc.lock`` on every run)."""
+        return self.root / "timing.json"
+
+    @property
     def summary(self) -> Path:
         return self.root / "summary.json"
 
@@ -145,6 +154,23 @@ class ReportsDir:
     @property
     def validation(self) -> ValidationDir:
         return ValidationDir(self.root / "validation")
+
+
+@dataclass(frozen=True)
+class HeadlineDir:
+    """``evaluate --headline <root>``: one small JSON per method, the stage's ``dvc.yaml`` metrics.
+
+    One file per method gives ``dvc metrics show`` one row per method; the files are committed to
+    git (``cache: false``), so ``dvc metrics diff`` and ``dvc exp show`` work on a fresh clone.
+    """
+
+    root: Path
+
+    def method(self, method: str) -> Path:
+        return self.root / f"{method}.json"
+
+    def methods(self) -> list[str]:
+        return sorted(p.stem for p in self.root.glob("*.json")) if self.root.is_dir() else []
 
 
 @dataclass(frozen=True)
@@ -298,6 +324,10 @@ class ProjectLayout:
     @property
     def reports(self) -> ReportsDir:
         return ReportsDir(self.root / REPORTS)
+
+    @property
+    def headline(self) -> HeadlineDir:
+        return HeadlineDir(self.root / HEADLINE)
 
     @property
     def validation(self) -> ValidationDir:

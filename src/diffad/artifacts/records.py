@@ -1,10 +1,11 @@
 """The shape of every JSON artifact, with typed readers and writers (paths: :mod:`.layout`).
 
-Each document except ``metrics.json`` carries ``schema_version`` (:data:`SCHEMA_VERSION`);
-``metrics.json`` stays the flat ``{method: {metric: value}}`` that ``dvc metrics`` and
-``dvc exp show`` read, and ``summary.json`` beside it carries the version of the reports. Writers
-are atomic (temp file + rename); readers raise :class:`ArtifactError` naming the file and what is
-wrong with it.
+Each document except ``metrics.json`` and the headline files carries ``schema_version``
+(:data:`SCHEMA_VERSION`); ``metrics.json`` is the flat ``{method: {metric: value}}`` with every
+metric, ``summary.json`` beside it carries the version of the reports, and the headline files
+(``metrics/<method>.json``, :data:`HEADLINE_KEYS`) are what ``dvc metrics`` and ``dvc exp show``
+read. Writers are atomic (temp file + rename); readers raise :class:`ArtifactError` naming the file
+and what is wrong with it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from diffad.artifacts.layout import ReportsDir, ValidationDir
+from diffad.artifacts.layout import HeadlineDir, ReportsDir, ValidationDir
 from diffad.errors import ArtifactError
 from diffad.files import atomic_write
 
@@ -38,6 +39,8 @@ METRIC_KEYS = (  # the per-method keys of metrics.json that consumers show, in d
     "calibration_false_alarm_rate_upper",
     "ms_per_image",
 )
+# The headline (metrics/<method>.json): "which method, how good" in a few columns of `dvc metrics show`.
+HEADLINE_KEYS = ("image_auroc", "pixel_auroc", "aupro", "image_f1")
 LISTED_FILES = 10  # offending files per check carried into a run record / the Prefect artifact
 
 Metrics = dict[str, dict[str, float | None]]  # {"<method>": {"image_auroc": 0.97, ...}}
@@ -108,6 +111,53 @@ def read_metrics(path: Path) -> Metrics:
     raw = read_json(path)
     if not isinstance(raw, dict) or not raw or not all(isinstance(v, dict) for v in raw.values()):
         raise ArtifactError(f"{path}: expected {{method: {{metric: value}}}}, got {raw!r:.200}")
+    return {m: {k: finite(v) for k, v in values.items()} for m, values in raw.items()}
+
+
+def write_headline(folder: HeadlineDir, metrics_file: Path) -> list[Path]:
+    """``metrics/<method>.json``: :data:`HEADLINE_KEYS` of each method of ``metrics_file`` (the full
+    ``metrics.json`` as written), plus its top-level numbers (e.g. the evaluation resolution) in
+    every file; files of methods no longer evaluated are removed."""
+    raw = read_json(metrics_file)
+    if not isinstance(raw, dict):
+        raise ArtifactError(f"{metrics_file}: expected {{method: {{metric: value}}}}")
+    shared = {k: v for k, v in raw.items() if not isinstance(v, dict)}
+    methods = {m: v for m, v in raw.items() if isinstance(v, dict)}
+    written = [
+        write_json(folder.method(m), _rounded({**{k: values.get(k) for k in HEADLINE_KEYS}, **shared}))
+        for m, values in methods.items()
+    ]
+    for stale in set(folder.methods()) - set(methods):
+        folder.method(stale).unlink()
+    return written
+
+
+def read_headline(folder: HeadlineDir) -> Metrics:
+    """``{method: {key: float | None}}`` from ``metrics/*.json``; empty when there are none."""
+    table: Metrics = {}
+    for method in folder.methods():
+        raw = read_json(folder.method(method))
+        if not isinstance(raw, dict):
+            raise ArtifactError(f"{folder.method(method)}: expected {{metric: value}}, got {raw!r:.200}")
+        table[method] = {k: finite(v) for k, v in raw.items()}
+    return table
+
+
+def write_timing(reports: ReportsDir, ms_per_image: Mapping[str, float]) -> Path:
+    """``timing.json``: ``{method: {"ms_per_image": ms}}``, the wall clock kept out of ``dvc.lock``."""
+    return write_json(
+        reports.timing, {m: {"ms_per_image": round(float(v), 3)} for m, v in ms_per_image.items()}
+    )
+
+
+def read_timing(reports: ReportsDir) -> Metrics:
+    """``{method: {"ms_per_image": ms}}``; empty when the file is absent (e.g. an accepted run's
+    copy made before it existed)."""
+    raw = read_json_if_exists(reports.timing)
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise ArtifactError(f"{reports.timing}: expected {{method: {{ms_per_image: value}}}}")
     return {m: {k: finite(v) for k, v in values.items()} for m, values in raw.items()}
 
 

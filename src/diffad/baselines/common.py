@@ -16,13 +16,12 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 from torch import nn
 
 from diffad.config import BaselinesConfig
 from diffad.errors import ArtifactError, ConfigError
 from diffad.features.backbone import FeatureExtractor
-from diffad.files import atomic_write
+from diffad.files import save_safetensors
 from diffad.maps import gaussian_blur, resize_maps
 from diffad.typed_yaml import build, to_plain
 
@@ -121,7 +120,7 @@ def save_state(
         "extra": json.dumps(extra),
     }
     plain = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    atomic_write(path, lambda tmp: save_file(plain, str(tmp), metadata=metadata))
+    save_safetensors(path, plain, metadata)
 
 
 def load_state(

@@ -22,12 +22,11 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
 from diffad.diffusion.precond import EDMPrecond
 from diffad.diffusion.unet import build_denoiser, denoiser_config, spec_from_dict
 from diffad.errors import ArtifactError
-from diffad.files import atomic_write
+from diffad.files import atomic_write, save_safetensors
 
 CONFIG_KEY = "config"  # safetensors metadata key of the build description
 
@@ -37,7 +36,7 @@ def save_denoiser(path: str | Path, denoiser: EDMPrecond, extra: dict[str, Any] 
     config = {**denoiser_config(denoiser), **(extra or {})}
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in denoiser.state_dict().items()}
     metadata = {CONFIG_KEY: json.dumps(config)}
-    return atomic_write(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    return save_safetensors(Path(path), tensors, metadata)
 
 
 def read_denoiser_config(path: str | Path) -> dict[str, Any]:

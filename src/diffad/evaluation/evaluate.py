@@ -193,10 +193,11 @@ def run(
     *,
     reports_dir: Path,
     bundle_dir: Path,
+    headline_dir: Path | None = None,
 ) -> Evaluation:
-    """Evaluate, then write the reports and the bundle."""
+    """Evaluate, then write the reports (and the headline metrics) and the bundle."""
     result = evaluate(dataset, models, norms, params)
-    write_reports(result, dataset, params, reports_dir)
+    write_reports(result, dataset, params, reports_dir, headline=headline_dir)
     write_bundle(bundle_dir, models, result.thresholds, result.calibration, params, dataset.info)
     summary = ReportSummary(
         category=params.data.category,

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from diffad.artifacts.layout import ReportsDir, display_path
-from diffad.artifacts.records import write_metrics, write_per_defect
+from diffad.artifacts.layout import HeadlineDir, ReportsDir, display_path
+from diffad.artifacts.records import write_headline, write_metrics, write_per_defect, write_timing
 from diffad.config import Params
 from diffad.data.dataset import PreparedDataset
 from diffad.evaluation.thresholds import calibration_figures
@@ -32,18 +32,20 @@ log = logging.getLogger(__name__)
 MONTAGE_SIDE = 128  # mistake montage tiles
 
 
-def write_reports(result: Evaluation, dataset: PreparedDataset, params: Params, out: Path) -> None:
+def write_reports(
+    result: Evaluation, dataset: PreparedDataset, params: Params, out: Path, headline: Path | None = None
+) -> None:
+    """Every report under ``out``; with ``headline``, the per-method headline files there too."""
     reports = ReportsDir(Path(out))
     reports.root.mkdir(parents=True, exist_ok=True)
     metrics = {
-        m: {
-            **r["overall"],
-            **calibration_figures(result.thresholds[m].operating_point),
-            "ms_per_image": round(result.ms_per_image[m], 3),
-        }
+        m: {**r["overall"], **calibration_figures(result.thresholds[m].operating_point)}
         for m, r in result.metrics.items()
     }
     write_metrics(reports.metrics, metrics)
+    write_timing(reports, {m: result.ms_per_image[m] for m in result.metrics})
+    if headline is not None:
+        write_headline(HeadlineDir(Path(headline)), reports.metrics)
     per_defect = {m: r["per_defect"] for m, r in result.metrics.items()}
     # A note is about one method (e.g. msma_gmm has no anomaly map): say which.
     notes = sorted(
@@ -172,6 +174,11 @@ def _write_mistakes(
         scores = output.scores[idx]
         maps = None if output.maps is None else output.maps[idx]
         fp, miss = select_mistakes(result.labels[idx], scores, t.threshold, params.evaluate.worst_per_method)
+        every_fp, every_miss = select_mistakes(result.labels[idx], scores, t.threshold, len(scores))
+        title = (
+            f"{m}: {len(fp)} of {len(every_fp)} false positives and {len(miss)} of {len(every_miss)} "
+            "misses at the shipped threshold, the worst first"
+        )
         norms = t.normalize(scores)
         tiles = []
         for kind, picks in (("false positive", fp), ("miss", miss)):
@@ -188,4 +195,4 @@ def _write_mistakes(
                         out_size=(MONTAGE_SIDE, MONTAGE_SIDE),
                     )
                 tiles.append((image, f"{kind}: {row['defect']} {Path(row['path']).stem} ({norms[i]:.0f})"))
-        save_png(mistake_montage(tiles, columns=4), reports.mistake_montage(m))
+        save_png(mistake_montage(tiles, columns=4, title=title), reports.mistake_montage(m))

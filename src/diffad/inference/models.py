@@ -93,7 +93,7 @@ class Models:
 
     def score_norms(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """MSMA score norms (N, L), (N, L, h, w) of ``images`` (N, 3, H, W) in [-1, 1]."""
-        from diffad.msma.scores import compute_score_norms, score_sigmas
+        from diffad.msma.scores import as_cached, compute_score_norms, score_sigmas
 
         cfg = self.params.cache_scores
         norms = compute_score_norms(
@@ -104,7 +104,8 @@ class Models:
             device=self.device,
             generator=torch.Generator().manual_seed(self.params.seed),
         )
-        return norms.image_norms, norms.patch_norms
+        cached = as_cached(norms)  # what the models were fitted on: scores equal evaluate's
+        return cached.image_norms, cached.patch_norms
 
     def score(
         self,

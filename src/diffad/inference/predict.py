@@ -249,6 +249,7 @@ def predict_files(
     out.write(PREDICTIONS, lambda tmp: table.to_csv(tmp, index=False))
     if skipped:
         out.write(SKIPPED, lambda tmp: pd.DataFrame(skipped).to_csv(tmp, index=False))
+    out.finish()
     return table
 
 
@@ -299,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--force", action="store_true", help="replace a previous predict run's results in --out"
     )
     parser.add_argument("--strict", action="store_true", help="stop at the first unreadable file")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: a GPU if any)")
     parser.add_argument(
         "--threads", type=int, default=0, help="torch threads (default 0: the cores not busy now)"
     )

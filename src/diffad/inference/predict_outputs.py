@@ -121,6 +121,11 @@ class OutputFolder:
             if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
                 folder.rmdir()
 
-    def _write_record(self) -> None:
-        text = json.dumps({"written": self.planned}, indent=1) + "\n"
+    def finish(self) -> None:
+        """Narrow the record to the files the run wrote (it listed every planned one while the run
+        could still stop half-way, so that ``--force`` clears what a crashed run left)."""
+        self._write_record([r for r in self.planned if (self.root / r).is_file()])
+
+    def _write_record(self, written: Sequence[str] | None = None) -> None:
+        text = json.dumps({"written": list(self.planned if written is None else written)}, indent=1) + "\n"
         atomic_write(self.root / RECORD, lambda tmp: tmp.write_text(text))

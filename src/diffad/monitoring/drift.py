@@ -65,9 +65,12 @@ class DriftReport:
 
 
 def recent_window(log: pd.DataFrame, bundle_id: str, method: str, window: int) -> pd.DataFrame:
-    """The last ``window`` rows of the scores log scored by ``bundle_id`` with ``method``."""
-    rows = log[(log["bundle_id"] == bundle_id) & (log["method"] == method)]
-    return rows.sort_values("time", kind="stable").tail(window)
+    """The last ``window`` images of the scores log scored by ``bundle_id`` with ``method``; an
+    image scored again (same bytes) counts once, with its latest row."""
+    rows = log[(log["bundle_id"] == bundle_id) & (log["method"] == method)].sort_values("time", kind="stable")
+    if "image_sha256" in rows:
+        rows = rows.drop_duplicates("image_sha256", keep="last")
+    return rows.tail(window)
 
 
 def drift_statistics(

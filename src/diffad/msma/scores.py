@@ -169,6 +169,22 @@ def _score(
     return denoised - c_skip * x
 
 
+IMAGE_NORMS_DTYPE, PATCH_NORMS_DTYPE = np.float32, np.float16  # as the cache stores them (below)
+
+
+def as_cached(norms: ScoreNorms) -> ScoreNorms:
+    """``norms`` rounded as :func:`save_score_cache` stores them, as float32.
+
+    Every model after ``cache_scores`` was fitted and calibrated on the cached (float16) patch norms;
+    norms computed afresh for new images (``diffad predict``, the dashboard's upload) go through the
+    same rounding, so an image scores the same there as in ``evaluate``.
+    """
+    return ScoreNorms(
+        np.asarray(norms.image_norms).astype(IMAGE_NORMS_DTYPE).astype(np.float32),
+        np.asarray(norms.patch_norms).astype(PATCH_NORMS_DTYPE).astype(np.float32),
+    )
+
+
 def save_score_cache(
     out_dir: str | Path,
     norms: ScoreNorms,
@@ -189,8 +205,8 @@ def save_score_cache(
     sigma_values = [float(s) for s in np.asarray(sigmas, dtype=np.float64).ravel()]
     _check_shapes(norms.image_norms.shape, norms.patch_norms.shape, len(sigma_values), out_dir)
     files = (
-        (IMAGE_NORMS_FILE, norms.image_norms, np.float32),
-        (PATCH_NORMS_FILE, norms.patch_norms, np.float16),
+        (IMAGE_NORMS_FILE, norms.image_norms, IMAGE_NORMS_DTYPE),
+        (PATCH_NORMS_FILE, norms.patch_norms, PATCH_NORMS_DTYPE),
     )
     for name, arr, dtype in files:
         arr = np.asarray(arr, dtype=np.float32)

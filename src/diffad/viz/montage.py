@@ -59,7 +59,11 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width
 
 
 def mistake_montage(
-    tiles: Sequence[tuple[np.ndarray, str]], columns: int, *, empty_text: str = "no mistakes"
+    tiles: Sequence[tuple[np.ndarray, str]],
+    columns: int,
+    *,
+    empty_text: str = "no mistakes",
+    title: str = "",
 ) -> np.ndarray:
     """Grid of captioned tiles, row by row.
 
@@ -68,6 +72,7 @@ def mistake_montage(
             cell of the largest size. Captions wrap to the cell width (PIL's default font).
         columns: tiles per row (>= 1).
         empty_text: drawn on a small panel when ``tiles`` is empty.
+        title: drawn above the grid, wrapped to its width (e.g. how many of all mistakes it shows).
 
     Returns:
         (H, W, 3) uint8 montage.
@@ -92,10 +97,15 @@ def mistake_montage(
     caption_h = max(len(lines) for lines in captions) * line_height
     rows = -(-len(tiles) // columns)
     step_x, step_y = cell_w + PAD, cell_h + caption_h + 2 * PAD
-    canvas = Image.new("RGB", (PAD + columns * step_x, PAD + rows * step_y), BACKGROUND)
+    width = PAD + columns * step_x
+    heading = _wrap(probe, title, font, width - 2 * PAD) if title else []
+    top = len(heading) * line_height + (PAD if heading else 0)
+    canvas = Image.new("RGB", (width, top + PAD + rows * step_y), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
+    for j, line in enumerate(heading):
+        draw.text((PAD, PAD + j * line_height), line, fill=TEXT, font=font)
     for i, ((image, _), lines) in enumerate(zip(tiles, captions, strict=True)):
-        x0, y0 = PAD + (i % columns) * step_x, PAD + (i // columns) * step_y
+        x0, y0 = PAD + (i % columns) * step_x, top + PAD + (i // columns) * step_y
         h, w = np.shape(image)[:2]
         canvas.paste(Image.fromarray(np.asarray(image)), (x0 + (cell_w - w) // 2, y0 + (cell_h - h) // 2))
         for j, line in enumerate(lines):

@@ -140,3 +140,12 @@ def test_constant_and_leak_on_a_hand_made_manifest():
     assert failures["train_test_leak"].offending[0]["value"] == "images/train/good/c.png"
     assert failures["not_constant"].offending[0]["path"] == "images/train/good/b.png"
     assert np.isclose(failures["not_constant"].offending[0]["value"], 0.0)
+
+
+def test_the_columns_check_shows_the_manifest_columns_not_the_checks_helpers(prepared, trees):
+    """issue 23: Data quality showed `_empty_mask`, `_near_train`, `_row` as observed columns."""
+    from diffad.data.manifest import MANIFEST_COLUMNS
+
+    report = validate_prepared(prepared(), trees.SMALL, 16)
+    [columns] = [c for c in report.checks if c.name == "columns"]
+    assert columns.success and set(columns.observed) == set(MANIFEST_COLUMNS)

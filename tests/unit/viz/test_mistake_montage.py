@@ -38,3 +38,14 @@ def test_montage_layout_places_tiles_and_captions():
 def test_empty_montage_is_a_small_panel():
     out = mistake_montage([], columns=4)
     assert out.shape[2] == 3 and np.any(out < 80)
+
+
+def test_a_title_says_above_the_grid_that_it_shows_a_subset():
+    """issue 23: reports/mistakes/<method>.png showed 9 of 16 mistakes without saying so."""
+    tile = np.full((20, 30, 3), 200, np.uint8)
+    plain = mistake_montage([(tile, "miss")], columns=2)
+    titled = mistake_montage([(tile, "miss")], columns=2, title="padim: the worst 4 of 9 false positives")
+    assert titled.shape[1] == plain.shape[1] and titled.shape[0] > plain.shape[0]
+    extra = titled.shape[0] - plain.shape[0]
+    assert np.any(titled[:extra] < 80)  # dark title text above the grid
+    np.testing.assert_array_equal(titled[extra:], plain)  # the grid itself unchanged, moved down

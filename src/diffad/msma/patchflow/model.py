@@ -26,12 +26,12 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from diffad.config import TrainFlowConfig
 from diffad.errors import ArtifactError, ConfigError
-from diffad.files import atomic_write
+from diffad.files import save_safetensors
 from diffad.msma.patchflow.layers import (
     LULinear,
     MaskedAffineAutoregressive,
@@ -142,7 +142,7 @@ def save_patchflow(model: PatchFlow, path: str | Path) -> None:
     metadata."""
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     metadata = {"config": json.dumps(model.config_dict())}
-    atomic_write(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    save_safetensors(Path(path), tensors, metadata)
 
 
 def load_patchflow(path: str | Path, device: str | torch.device = "cpu") -> PatchFlow:
