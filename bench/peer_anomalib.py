@@ -233,6 +233,8 @@ def run_method(method: str, split: Split, layers: list[str], args, weights) -> d
     """Fit on ``split.train``, score ``split.test``; metrics and seconds."""
     from diffad.metrics import method_metrics
 
+    # anomalib draws its coreset projection from numpy's global generator, the rest from torch's
+    np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     model, transform = build_model(method, layers, args, weights)
     train, test = read_rgb(split.train), read_rgb(split.test)

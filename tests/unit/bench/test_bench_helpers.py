@@ -109,3 +109,16 @@ def test_resize_masks_keeps_every_defect_pixel_and_maps_reach_the_eval_size():
     maps = peer_anomalib.resize_maps(torch.arange(16.0).view(1, 1, 4, 4), 8)
     assert maps.shape == (1, 8, 8) and maps.dtype == np.float64
     assert peer_anomalib.block_layers((1, 2)) == ["blocks.1", "blocks.2"]
+
+
+def test_fast_coreset_selects_what_anomalibs_loop_selects():
+    """Only where the optional peer extra is installed (never a test dependency)."""
+    pytest.importorskip("anomalib")
+    from anomalib.models.components.sampling.k_center_greedy import KCenterGreedy
+
+    embedding = torch.randn(3000, 40, 1, generator=torch.Generator().manual_seed(0))  # 3-D: no projection
+    torch.manual_seed(1)
+    stock = KCenterGreedy(embedding, 0.02).select_coreset_idxs()
+    torch.manual_seed(1)
+    fast = peer_anomalib.fast_k_center_greedy()(embedding, 0.02).select_coreset_idxs()
+    assert fast == stock
