@@ -182,7 +182,7 @@ def main(argv=None) -> None:
         project = copy_project(work / "project")
         params = write_params(project, [*overrides, *args.overrides])
         order = stage_order(yaml.safe_load((project / "dvc.yaml").read_text()))
-        load_before = os.getloadavg()
+        info, load_before = machine_info(args.threads), os.getloadavg()  # the code and time it started on
         stages: dict[str, dict] = {}
         for stage in order:
             command = [sys.executable, "-m", "dvc", "repro", "--single-item", stage]
@@ -195,7 +195,7 @@ def main(argv=None) -> None:
             "category": args.category,
             "data": data_info,
             "overrides": args.overrides,
-            **machine_info(args.threads),
+            **info,
             "load_average": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
             "params": params,
