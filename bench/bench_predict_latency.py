@@ -113,16 +113,18 @@ def main(argv=None) -> None:
         for method in methods:
             result["methods"][method] = time_method(predictor, method, files, args.batch_sizes, Path(tmp))
             print(f"[latency] {method:14s} {json.dumps(result['methods'][method])}", flush=True)
-    result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    if served in result["methods"]:
-        runs = result["methods"][served]
-        result["meets_goals"] = {
-            str(b): runs[str(b)]["ms_per_image"] <= goal for b, goal in GOALS_MS.items() if str(b) in runs
-        }
-    text = json.dumps(result, indent=2)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+            result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+            if served in result["methods"]:
+                runs = result["methods"][served]
+                result["meets_goals"] = {
+                    str(b): runs[str(b)]["ms_per_image"] <= goal
+                    for b, goal in GOALS_MS.items()
+                    if str(b) in runs
+                }
+            text = json.dumps(result, indent=2)
+            if args.out is not None:  # after every method, so an interrupted run keeps what it measured
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_text(text + "\n")
     print(text)
 
 
