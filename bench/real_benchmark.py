@@ -17,6 +17,10 @@ time on the test images (``ms_per_image`` × test images). Stage times come from
 stage's last output; they are inflated when the machine is shared, so the load average is
 recorded beside them.
 
+``--peer-python PY``: after each category, anomalib's PatchCore and PaDiM (``bench/peer_anomalib.py``,
+run by interpreter ``PY`` of a venv with the ``peer`` extra) on the same data folder, with the same
+``-S`` overrides; their rows (``anomalib_patchcore``, ``anomalib_padim``) join the category's methods.
+
 Output: JSON (``--out``) and a markdown table next to it (same name, ``.md``).
 """
 
@@ -197,6 +201,43 @@ def run_category(name: str, work: Path, overrides: list[str], seed: int, retime:
     }
 
 
+def run_peer(name: str, work: Path, args) -> dict:
+    """anomalib's rows for category ``name`` (data built in ``work/data``), run by ``args.peer_python``."""
+    out = work / f"peer-{name}.json"
+    command = [str(args.peer_python), str(ROOT / "bench" / "peer_anomalib.py"), "--categories", name]
+    command += ["--data", str(work / "data"), "--out", str(out), "--threads", str(args.threads)]
+    command += ["--seed", str(args.seed)]
+    for item in args.overrides:
+        command += ["-S", item]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    env["OMP_NUM_THREADS"] = str(args.threads)
+    returncode = subprocess.run(command, env=env).returncode
+    if returncode != 0:
+        raise RuntimeError(f"peer run failed ({returncode}): {' '.join(command)}")
+    peer = json.loads(out.read_text())
+    return {"meta": {k: v for k, v in peer.items() if k != "categories"}, **peer["categories"][name]}
+
+
+def machine_info(threads: int) -> dict:
+    """Where and on what code a bench ran: threads, cores, platform, start time (UTC), git commit."""
+    return {
+        "threads": threads,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.platform(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "git_commit": subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, text=True, capture_output=True
+        ).stdout.strip(),
+    }
+
+
+def write_result(out: Path, result: dict, table: str) -> None:
+    """``out`` (JSON) and the markdown ``table`` beside it (``.md``)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    out.with_suffix(".md").write_text(table)
+
+
 def _fmt(value) -> str:
     return "–" if value is None else f"{value:.3f}"
 
@@ -232,6 +273,12 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (runtime.threads)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the data and project copies here")
     parser.add_argument("--retime", action="store_true", help="re-read the runs kept in --keep, run nothing")
+    parser.add_argument(
+        "--peer-python",
+        type=Path,
+        default=None,
+        help="interpreter of a venv with the peer extra: also run anomalib (bench/peer_anomalib.py)",
+    )
     args = parser.parse_args(argv)
     overrides = [f"runtime.threads={args.threads}", *args.overrides]
 
@@ -240,13 +287,7 @@ def main(argv=None) -> None:
     result = {
         "benchmark": "real-photo categories (bench/real_data.py)",
         "overrides": args.overrides,
-        "threads": args.threads,
-        "cpu_count": os.cpu_count(),
-        "machine": platform.platform(),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "git_commit": subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, text=True, capture_output=True
-        ).stdout.strip(),
+        **machine_info(args.threads),
         "categories": {},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -255,6 +296,10 @@ def main(argv=None) -> None:
             print(f"[bench] {name} ...", flush=True)
             result["categories"][name] = run_category(name, work, overrides, args.seed, args.retime)
             cat = result["categories"][name]
+            if args.peer_python is not None:
+                peer = run_peer(name, work, args)
+                cat["methods"].update(peer["methods"])
+                result["peer"] = peer["meta"]
             for method, m in cat["methods"].items():
                 print(
                     f"[bench] {name:8s} {method:10s} image {_fmt(m['image_auroc'])}"
@@ -262,8 +307,7 @@ def main(argv=None) -> None:
                     flush=True,
                 )
             # written after every category, so an interrupted run keeps what it measured
-            args.out.write_text(json.dumps(result, indent=2))
-            args.out.with_suffix(".md").write_text(markdown(result))
+            write_result(args.out, result, markdown(result))
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
