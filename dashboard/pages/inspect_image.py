@@ -131,6 +131,9 @@ if prediction.anomalous:
 else:
     st.success(f"**Normal** by {method}: scores higher than {percentile:.1f} % of good images.")
 
+change = predictor.describe_change(image.size)
+if change:  # as `diffad predict` warns
+    st.warning(f"`{upload.name}`: {change} before scoring (the bundle's data.resolution and transform).")
 left, right = st.columns(2)
 left.image(image, caption=f"{upload.name} ({image.width}×{image.height})", width="stretch")
 if prediction.overlay is not None:

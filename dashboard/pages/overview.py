@@ -42,6 +42,9 @@ if summary is not None:
     unknown = f" (+{summary.n_unknown} unlabelled: scored and shown on Heatmaps, not measured)"
     facts.append(f"{summary.n_test} labelled test images" + (unknown if summary.n_unknown else ""))
     facts.append("with ground-truth masks" if summary.has_masks else "no masks: pixel metrics skipped")
+    if summary.evaluation_resolution:
+        side = summary.evaluation_resolution
+        facts.append(f"maps and pixel metrics at {side}×{side} px")
 st.markdown(" · ".join(facts))
 live.live_model_section(root, cat)
 if not mine.empty:

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Small enough for a 2-core CI machine; every stage still does its real work.
 TINY = {
-    "data": {"resolution": 32},
+    "data": {"resolution": 64},  # the working resolution; the denoiser reads 32 px (train_ddim)
     "runtime": {"threads": 1},
     "convert_dataset": {
         "demo_train_good": 24,
@@ -27,6 +27,7 @@ TINY = {
         "min_calibration_images": 8,  # 24 train/good -> 16 train, 8 calibration
     },
     "train_ddim": {
+        "resolution": 32,
         "steps": 30,
         "batch_size": 8,
         "checkpoint_every": 10,
