@@ -38,7 +38,7 @@ TINY = {
     "cache_scores": {"num_sigmas": 6, "batch_size": 16},
     "fit_gmm": {"n_components": 2},
     "train_flow": {"epochs": 2, "batch_size": 8, "positions_per_step": 32, "num_flows": 1, "hidden": 32},
-    "fit_baselines": {"input_size": 64, "msma_features": {"steps": 30, "hidden": 32}},
+    "fit_baselines": {"input_size": 64, "border_pad": 8, "msma_features": {"steps": 30, "hidden": 32}},
     "evaluate": {"max_overlays": 6, "ddim": {"steps": 3}, "target_false_alarm_rate": 0.125},  # 1 of 8
 }
 

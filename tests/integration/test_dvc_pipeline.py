@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from tests.integration.conftest import dvc
+from tests.integration.conftest import TINY, dvc
 
 pytestmark = pytest.mark.slow
 
@@ -16,7 +16,8 @@ def test_convert_dataset_stage_produces_manifest_and_second_repro_does_nothing(t
     dvc(tiny_project, "repro", "convert_dataset")
     manifest = pd.read_csv(tiny_project / "data/prepared/manifest.csv")
     assert {"train", "calibration", "test"} == set(manifest["split"])
-    assert (manifest["width"] == 32).all() and (manifest["height"] == 32).all()
+    side = TINY["data"]["resolution"]
+    assert (manifest["width"] == side).all() and (manifest["height"] == side).all()
     validation = json.loads((tiny_project / "reports/validation/validation.json").read_text())
     assert validation["success"] is True
     again = dvc(tiny_project, "repro", "convert_dataset")

@@ -54,6 +54,7 @@ class Prediction:
     percentile: float  # share (0-100) of the calibration (held-out good) images scoring lower
     heatmap: np.ndarray | None  # (H, W) float32 at the bundle's working resolution (data.resolution)
     overlay: np.ndarray | None  # (H', W' + bar, 3) uint8: the input's resolution (capped), a colour scale
+    change: str = ""  # how the input was cropped or scaled to the bundle's resolution; "" if not
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ class Predictor:
                     float(pct[i]),
                     heat,
                     overlay,
+                    prepared.change,
                 )
             )
         return results
