@@ -98,8 +98,7 @@ def patch_embedding(features: list[torch.Tensor], pool: int = 0, mode: str = "bi
     parts = []
     for feature in features:
         if pool > 1:
-            # border cells average only the cells that exist: zeros counted in would dim them
-            feature = F.avg_pool2d(feature, pool, stride=1, padding=pool // 2, count_include_pad=False)
+            feature = F.avg_pool2d(feature, pool, stride=1, padding=pool // 2)
         if feature.shape[-2:] != size:
             align = {} if mode == "nearest" else {"align_corners": False}
             feature = F.interpolate(feature, size=size, mode=mode, **align)
