@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -36,6 +37,10 @@ def test_changing_a_data_param_reruns_convert_dataset(tiny_project):
 def test_full_pipeline_reports_every_method(reproduced_project):
     tiny_project = reproduced_project
     metrics = json.loads((tiny_project / "reports/metrics.json").read_text())
+    side = TINY["data"]["resolution"]  # the working resolution; the denoiser read 32 px
+    assert metrics.pop("evaluation_resolution") == side
+    maps = np.load(tiny_project / "reports/heatmaps/msma_flow/maps.npy")
+    assert maps.shape[1:] == (side, side)
     assert set(metrics) == {
         "msma_gmm",
         "msma_flow",
@@ -93,6 +98,10 @@ def test_predict_matches_evaluation_and_refuses_to_overwrite(reproduced_project)
     predicted = pd.read_csv(tiny_project / "predictions/predictions.csv")
     assert predicted["score"].to_numpy() == pytest.approx(picked["padim_score"].to_numpy(), rel=1e-4)
     assert list(predicted["anomalous"]) == list(picked["padim_anomalous"])
+    from PIL import Image
+
+    with Image.open(tiny_project / predicted["heatmap"].iloc[0]) as heat:  # the input's size + colour scale
+        assert heat.height == TINY["data"]["resolution"] and heat.width > heat.height
     again = subprocess.run(cmd, cwd=tiny_project, text=True, capture_output=True, timeout=600)
     assert again.returncode == 2 and "--force" in again.stderr
     # the ensemble recomputes the MSMA score norms from the denoiser (the cache holds float16)
