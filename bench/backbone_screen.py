@@ -4,6 +4,8 @@ of ``data.*`` / ``fit_baselines.*`` is measured in minutes instead of a whole pi
 
     .venv/bin/python bench/backbone_screen.py --categories moon stars --out /tmp/screen.json
     .venv/bin/python bench/backbone_screen.py --categories moon -S fit_baselines.border_pad=0
+    .venv/bin/python bench/backbone_screen.py --prepared data/prepared --max-train 64 \\
+        --methods padim patchcore -S fit_baselines.border_pad=0 --out /tmp/demo_border.json
 
 Each category is built by bench/real_data.py and prepared by the library's ``prepare_dataset``
 at ``data.resolution``; the models are fitted on the train split (calibration and test never),
@@ -42,21 +44,27 @@ ROOT = Path(__file__).resolve().parents[1]
 METHODS = {"msma_features": FeatureMsma, "patchcore": PatchCore, "padim": PaDiM}
 
 
-def screen(name: str, params, work: Path) -> dict:
+def prepare(name: str, params, work: Path) -> Path:
+    """Category ``name`` of bench/real_data.py, prepared at ``data.resolution`` under ``work``."""
     raw = work / "raw" / name
     build_category(name, raw)
     source = "folder" if name in ONE_CLASS else "mvtec"
     data = dataclasses.replace(params.data, source=source, path=str(raw), category=name)
     prepare_dataset(data, params.convert_dataset, params.seed, work / "prepared" / name)
-    dataset = load_prepared(work / "prepared" / name)
+    return work / "prepared" / name
+
+
+def screen(name: str, prepared: Path, params, methods: list[str], max_train: int | None) -> dict:
+    dataset = load_prepared(prepared)
     manifest = dataset.manifest
-    train = dataset.images(dataset.training_rows())
+    train = dataset.images(dataset.training_rows().iloc[:max_train])
     test = manifest[(manifest["split"] == "test") & (manifest["label"] != "unknown")]
     labels = (test["label"] == "anomaly").to_numpy()
     images = dataset.images(test)
     masks = dataset.masks(test) if dataset.has_masks else None
     out = {}
-    for method, cls in METHODS.items():
+    for method in methods:
+        cls = METHODS[method]
         start = time.perf_counter()
         model = cls(None, params.fit_baselines, "cpu").fit(train, seed=params.seed)
         fitted = time.perf_counter()
@@ -78,15 +86,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
     parser.add_argument("-S", "--set", dest="overrides", action="append", default=[], help="param override")
+    parser.add_argument(
+        "--prepared", type=Path, help="screen this prepared dataset (e.g. the demo's) instead"
+    )
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--max-train", type=int, default=None, help="fit on the first N training images")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
     params = load_params(ROOT / "params.yaml", args.overrides)
     result = {"overrides": args.overrides, "resolution": params.data.resolution, "categories": {}}
-    for name in args.categories:
+    names = [args.prepared.name] if args.prepared else args.categories
+    for name in names:
         load = os.getloadavg()[0]
         with tempfile.TemporaryDirectory(prefix="diffad-screen-") as tmp:
-            result["categories"][name] = {**screen(name, params, Path(tmp)), "load_before": load}
+            prepared = args.prepared or prepare(name, params, Path(tmp))
+            measured = screen(name, prepared, params, args.methods, args.max_train)
+            result["categories"][name] = {**measured, "load_before": load}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
 
