@@ -75,7 +75,7 @@ def run_method(name: str, args: argparse.Namespace) -> dict:
     bad = paint_defects(textures(args.test_images - len(good), args.resolution, seed=2), seed=3)
     test = torch.cat([good, bad])
     rss_before = peak_rss_mb()
-    extractor = FeatureExtractor(cfg.feature_blocks, cfg.input_size).to(device)
+    extractor = FeatureExtractor(cfg.feature_blocks, cfg.input_size, border_pad=cfg.border_pad).to(device)
 
     start = time.perf_counter()
     model = METHODS[name](extractor, cfg, device).fit(train, seed=0)

@@ -186,6 +186,7 @@ def run_category(name: str, work: Path, overrides: list[str], seed: int, retime:
             "image_auroc": m.get("image_auroc"),
             "pixel_auroc": m.get("pixel_auroc"),
             "aupro": m.get("aupro"),
+            "border_peak_share": m.get("border_peak_share"),
             "seconds": round(method_seconds(method, timing, m.get("ms_per_image") or 0.0, n_test), 1),
             "ms_per_image": m.get("ms_per_image"),
         }

@@ -68,7 +68,7 @@ def screen(name: str, work: Path, overrides: list[str], seed: int) -> dict:
     synthetic_masks = np.concatenate([np.zeros_like(pasted_masks), pasted_masks])
 
     cfg = params.fit_baselines
-    extractor = FeatureExtractor(cfg.feature_blocks, cfg.input_size)
+    extractor = FeatureExtractor(cfg.feature_blocks, cfg.input_size, border_pad=cfg.border_pad)
     result = {}
     for method, model_type in (("msma_features", FeatureMsma), ("patchcore", PatchCore)):
         start = time.perf_counter()

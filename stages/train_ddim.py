@@ -19,6 +19,7 @@ from diffad.cli import run_command
 from diffad.data.dataset import load_prepared
 from diffad.diffusion.training import train_denoiser
 from diffad.files import atomic_write
+from diffad.maps import resize_images
 
 log = logging.getLogger("diffad.train_ddim")
 
@@ -31,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_stage_params(args)
 
     dataset = load_prepared(args.data)
-    images = dataset.images(dataset.training_rows())
+    images = resize_images(dataset.images(dataset.training_rows()), params.train_ddim.resolution)
     log.info("training on %d good images of %s", len(images), tuple(images.shape[1:]))
     result = train_denoiser(
         images,

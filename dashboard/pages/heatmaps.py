@@ -11,6 +11,9 @@ from dashboard import data, gallery, review, ui
 from diffad.artifacts.layout import REPORTS, ReportsDir
 from diffad.detectors import served_method
 from diffad.feedback.store import ReviewedPrediction
+from diffad.viz.heatmap import colorbar
+
+COLORBAR_HEIGHT = 240
 
 PER_PAGE = 24
 COLUMNS = 4
@@ -80,6 +83,12 @@ page = st.number_input(f"Page (of {pages})", 1, pages, 1) if pages > 1 else 1
 rows = rows.iloc[(page - 1) * PER_PAGE : page * PER_PAGE]
 good = tuple(int(p) for p in table.loc[table["label"] == "good", "pos"])
 value_range = data.map_range(cat, method, good) if can_blend else None
+if cat.bundle is not None:  # the bundle's range puts the pixel threshold mid-scale (what the bar says)
+    with st.sidebar:
+        st.image(
+            colorbar(COLORBAR_HEIGHT),
+            caption="Pixel score on the 0–1000 scale: 100 = pixel threshold (line), 0 = a typical good pixel",
+        )
 for start in range(0, len(rows), COLUMNS):
     for column, (_, row) in zip(
         st.columns(COLUMNS), rows.iloc[start : start + COLUMNS].iterrows(), strict=False

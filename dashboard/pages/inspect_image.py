@@ -146,6 +146,8 @@ if prediction.anomalous:
 else:
     st.success(f"**Normal** by {method}: scores higher than {percentile:.1f} % of good images.")
 
+if prediction.change:  # as `diffad predict` warns
+    st.warning(f"`{upload.name}`: {prediction.change} before scoring (the bundle's resolution, transform).")
 left, right = st.columns(2)
 left.image(image, caption=f"{upload.name} ({image.width}×{image.height})", width="stretch")
 if prediction.overlay is not None:

@@ -43,6 +43,9 @@ if summary is not None:
     unknown = f" (+{summary.n_unknown} unlabelled: scored and shown on Heatmaps, not measured)"
     facts.append(f"{summary.n_test} labelled test images" + (unknown if summary.n_unknown else ""))
     facts.append("with ground-truth masks" if summary.has_masks else "no masks: pixel metrics skipped")
+    if summary.evaluation_resolution:
+        side = summary.evaluation_resolution
+        facts.append(f"maps and pixel metrics at {side}×{side} px")
 if not mine.empty:
     served = served_method(list(mine["method"]))
     facts.append(f"`diffad predict` serves **{served}** (its `--method` picks another)")

@@ -43,7 +43,9 @@ class DataConfig:
     source: DataSource = "synthetic"  # synthetic (built-in demo) | mvtec | folder
     path: str = "data/raw"  # mvtec/folder: one category folder in MVTec AD layout
     category: str = "fabric"  # name used in outputs; for `synthetic` the demo category
-    resolution: int = 32  # side of the square prepared images, pixels
+    # the working resolution: side of the square prepared images and masks, of every method's
+    # anomaly map and of the pixel metrics; smaller sources are upsampled to it (bicubic)
+    resolution: int = 256
     transform: Transform = "center-crop-dhariwal"  # ADM/EDM2 crop, or plain resize
     on_bad_input: OnBadInput = "fail"  # fail: stop naming the file; skip: leave out, count, report
     allow_external_links: bool = False  # follow symbolic links that lead out of `path`
@@ -108,6 +110,9 @@ class TrainDDIMConfig:
     """`train_ddim`: the EDM denoiser D(x; sigma) and its training run."""
 
     preset: Literal["xxs", "xs", "s", "m"] = "xs"  # UNet size: xs 2 CPU cores, s/m GPUs, xxs smoke tests
+    # the pixel denoiser's input side: prepared images are downscaled to it for training, the MSMA
+    # score norms and DDIM's reconstruction (32-64 on a 2-core CPU, up to data.resolution on a GPU)
+    resolution: int = 32
     batch_size: int = 32  # images per step
     steps: int = 400  # optimizer steps
     lr: float = 2e-3  # AdamW learning rate (after warm-up)
@@ -127,6 +132,7 @@ class TrainDDIMConfig:
     sample_count: int = 16  # images in the sample grid
 
     def __post_init__(self) -> None:
+        check_range("train_ddim.resolution", self.resolution, 8, 4096)
         check_range("train_ddim.batch_size", self.batch_size, 1, 65536)
         check_range("train_ddim.steps", self.steps, 1, 10_000_000)
         check_range("train_ddim.lr", self.lr, 1e-8, 1.0)
@@ -303,7 +309,10 @@ class BaselinesConfig:
     the same EfficientNet-Lite0 backbone."""
 
     feature_blocks: tuple[int, ...] = (1, 2)  # EfficientNet-Lite0 blocks (0..6), increasing, concatenated
-    input_size: int = 128  # images are resized to this before the backbone
+    input_size: int = 256  # the backbone's input side: images are resized to it before the backbone
+    # reflect padding (px at input_size) around the backbone input, its features cropped off: maps
+    # without the zero-padding frame; 0 = the backbone's own zero padding
+    border_pad: int = 32
     coreset_ratio: float = 0.01  # PatchCore memory bank fraction (greedy k-center; paper: 1% ~ 25%)
     projection_dim: int = 128  # PatchCore: random projection for coreset selection if wider; 0 = never
     num_neighbors: int = 1  # PatchCore image score re-weighting neighbours (<= 1: plain max)
@@ -318,6 +327,11 @@ class BaselinesConfig:
         if list(self.feature_blocks) != sorted(set(self.feature_blocks)):
             raise ConfigError(f"fit_baselines.feature_blocks: {self.feature_blocks!r} must be increasing")
         check_range("fit_baselines.input_size", self.input_size, 32, 4096)
+        check_range("fit_baselines.border_pad", self.border_pad, 0, 1024)
+        if self.border_pad >= self.input_size:
+            raise ConfigError(
+                f"fit_baselines.border_pad: {self.border_pad} must be below input_size {self.input_size}"
+            )
         check_range("fit_baselines.coreset_ratio", self.coreset_ratio, 1e-4, 1.0)
         check_range("fit_baselines.projection_dim", self.projection_dim, 0, 1_000_000)
         check_range("fit_baselines.num_neighbors", self.num_neighbors, 1, 10_000)
@@ -423,6 +437,11 @@ class Params:
 
     def __post_init__(self) -> None:
         check_range("seed", self.seed, 0, 2**32 - 1)  # NumPy seeds are unsigned 32-bit
+        if self.train_ddim.resolution > self.data.resolution:
+            raise ConfigError(
+                f"train_ddim.resolution: {self.train_ddim.resolution} is above data.resolution "
+                f"{self.data.resolution}: the denoiser reads the prepared images, downscaled, never upsampled"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (YAML/JSON-safe), e.g. to embed in a checkpoint."""

@@ -1,4 +1,5 @@
-"""Anomaly-map utilities shared by every method: smoothing and resizing."""
+"""Anomaly-map utilities shared by every method: smoothing and resizing, and the one way an image
+batch reaches a method's own input resolution."""
 
 from __future__ import annotations
 
@@ -31,3 +32,15 @@ def resize_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if tuple(maps.shape[-2:]) == tuple(size):
         return maps
     return F.interpolate(maps.unsqueeze(1), size=size, mode="bilinear", align_corners=False).squeeze(1)
+
+
+def resize_images(images: torch.Tensor, side: int) -> torch.Tensor:
+    """``images`` (N, C, H, W) at ``side`` x ``side``: antialiased bilinear (area-like when shrinking).
+
+    The one resampling from the working resolution to a method's input resolution, so training
+    (`train_ddim`) and scoring (`cache_scores`, `evaluate`, `diffad predict`) see the same pixels.
+    """
+    if tuple(images.shape[-2:]) == (side, side):
+        return images
+    shrink = side < min(images.shape[-2:])
+    return F.interpolate(images, size=(side, side), mode="bilinear", align_corners=False, antialias=shrink)

@@ -31,6 +31,7 @@ class Prediction:
     percentile: float
     heatmap: np.ndarray | None
     overlay: np.ndarray | None
+    change: str = ""
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ def _no_exception(at) -> None:
 
 
 def _captions(at) -> list[str]:
-    return [c for image in at.image for c in image.captions]
+    return [c for image in at.main.image for c in image.captions]  # the sidebar holds the colour scale
 
 
 def _chart_frames(at) -> list[pd.DataFrame]:
@@ -217,23 +217,23 @@ def test_heatmap_filters_change_the_images_shown(open_page, fixture_root: Path) 
     label, defect = at.pills[0], at.pills[1]
     assert defect.options == sorted({d for d, _, _ in TEST})  # every defect type visible as a pill
     defect.set_value(["hole"]).run()
-    assert len(at.image) == N_HOLE
+    assert len(at.main.image) == N_HOLE
     defect.set_value(sorted({d for d, _, _ in TEST})).run()
     label.set_value(["good"]).run()
-    assert len(at.image) == N_GOOD
+    assert len(at.main.image) == N_GOOD
     label.set_value(["good", "anomaly", "unknown"]).run()
     at.toggle[0].set_value(True).run()
     names = sorted(c.split(" · ")[0] for c in _captions(at))
     assert names == sorted(ENSEMBLE_FALSE_POSITIVES + ENSEMBLE_MISSES)
     at.pills[1].set_value([]).run()
-    assert len(at.image) == 0 and any("No image matches" in i for i in _texts(at, "info"))
+    assert len(at.main.image) == 0 and any("No image matches" in i for i in _texts(at, "info"))
 
 
 def test_heatmap_opacity_changes_the_images(open_page, fixture_root: Path) -> None:
     at = open_page(fixture_root, "pages/heatmaps.py")
-    before = [i.value for i in at.image]
+    before = [i.value for i in at.main.image]
     at.slider[0].set_value(0.9).run()
-    after = [i.value for i in at.image]
+    after = [i.value for i in at.main.image]
     assert len(before) == len(after) == len(TEST) and before != after
 
 
@@ -241,7 +241,7 @@ def test_heatmaps_of_a_score_only_method_show_images_and_say_so(open_page, fixtu
     at = open_page(fixture_root, "pages/heatmaps.py")
     at.selectbox[0].select("msma_gmm").run()
     _no_exception(at)
-    assert len(at.image) == len(TEST)
+    assert len(at.main.image) == len(TEST)
     assert any("image score only" in i for i in _texts(at, "info"))
     assert at.slider[0].disabled
 

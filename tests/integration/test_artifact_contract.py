@@ -8,6 +8,7 @@ is made to fail with a planted train/test copy. Nothing here is written by hand 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from PIL import Image
 
 from diffad.artifacts.layout import ProjectLayout
 from diffad.artifacts.records import HEADLINE_KEYS, read_metrics, read_validation
@@ -107,11 +109,9 @@ def test_dvc_plots_show_overlays_every_method_and_leaves_nothing_untracked(proje
 
 
 def test_overlays_are_drawn_at_the_source_resolution(project: Path) -> None:
-    from PIL import Image
-
     overlays = sorted((project / "reports/heatmaps/ddim").rglob("*.png"))
     assert overlays
-    with Image.open(overlays[0]) as image:  # the demo draws 128 px images, prepared at 32 px
+    with Image.open(overlays[0]) as image:  # the demo draws 128 px images, prepared at 64 px
         assert image.size == (128, 128)
 
 
@@ -166,6 +166,12 @@ def test_curves_heatmaps_and_inspect_show_real_content(project: Path, monkeypatc
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert {m.label for m in at.metric} >= {"Anomaly score", "Decision"}
+    assert not any("before scoring" in w.value for w in at.warning)  # already at the bundle's size
+    wide = io.BytesIO()
+    Image.open(image).resize((150, 90)).save(wide, format="PNG")
+    at.file_uploader[0].upload("wide.png", wide.getvalue(), "image/png")
+    at.run()
+    assert any("150x90 is cropped to its centre 90x90" in w.value for w in at.warning), at.warning
 
 
 def test_data_quality_lists_every_check_of_the_real_report(project: Path, monkeypatch) -> None:

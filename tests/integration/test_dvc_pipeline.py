@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from diffad.artifacts.layout import BundleDir
-from tests.integration.conftest import dvc
+from tests.integration.conftest import TINY, dvc
 
 pytestmark = pytest.mark.slow
 
@@ -17,7 +18,8 @@ def test_convert_dataset_stage_produces_manifest_and_second_repro_does_nothing(t
     dvc(tiny_project, "repro", "convert_dataset")
     manifest = pd.read_csv(tiny_project / "data/prepared/manifest.csv")
     assert {"train", "calibration", "test"} == set(manifest["split"])
-    assert (manifest["width"] == 32).all() and (manifest["height"] == 32).all()
+    side = TINY["data"]["resolution"]
+    assert (manifest["width"] == side).all() and (manifest["height"] == side).all()
     validation = json.loads((tiny_project / "reports/validation/validation.json").read_text())
     assert validation["success"] is True
     again = dvc(tiny_project, "repro", "convert_dataset")
@@ -36,6 +38,10 @@ def test_changing_a_data_param_reruns_convert_dataset(tiny_project):
 def test_full_pipeline_reports_every_method(reproduced_project):
     tiny_project = reproduced_project
     metrics = json.loads((tiny_project / "reports/metrics.json").read_text())
+    side = TINY["data"]["resolution"]  # the working resolution; the denoiser read 32 px
+    assert metrics.pop("evaluation_resolution") == side
+    maps = np.load(tiny_project / "reports/heatmaps/msma_flow/maps.npy")
+    assert maps.shape[1:] == (side, side)
     assert set(metrics) == {
         "msma_gmm",
         "msma_flow",
@@ -94,6 +100,10 @@ def test_predict_matches_evaluation_and_refuses_to_overwrite(reproduced_project)
     predicted = pd.read_csv(tiny_project / "predictions/predictions.csv")
     assert predicted["score"].to_numpy() == pytest.approx(picked["padim_score"].to_numpy(), rel=1e-4)
     assert list(predicted["anomalous"]) == list(picked["padim_anomalous"])
+    from PIL import Image
+
+    with Image.open(tiny_project / predicted["heatmap"].iloc[0]) as heat:  # the input's size + colour scale
+        assert heat.height == TINY["data"]["resolution"] and heat.width > heat.height
     again = subprocess.run(cmd, cwd=tiny_project, text=True, capture_output=True, timeout=600)
     assert again.returncode == 2 and "--force" in again.stderr
     # the ensemble recomputes the MSMA score norms from the denoiser, rounded as the cache stores

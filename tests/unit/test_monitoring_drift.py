@@ -82,10 +82,20 @@ def test_an_image_scored_twice_counts_once_in_the_window(tmp_path) -> None:
         )  # fmt: skip
 
     log_predictions(
-        log, table(images, 1.0), category="c", bundle="b1b1b1b1b1b1b1b1", threshold=2.0, time="2026-01-01T00:00:00Z"
+        log,
+        table(images, 1.0),
+        category="c",
+        bundle="b1b1b1b1b1b1b1b1",
+        threshold=2.0,
+        time="2026-01-01T00:00:00Z",
     )
     log_predictions(
-        log, table(images[:1], 1.5), category="c", bundle="b1b1b1b1b1b1b1b1", threshold=2.0, time="2026-01-02T00:00:00Z"
+        log,
+        table(images[:1], 1.5),
+        category="c",
+        bundle="b1b1b1b1b1b1b1b1",
+        threshold=2.0,
+        time="2026-01-02T00:00:00Z",
     )
     window = recent_window(read_scores_log(log), "b1b1b1b1b1b1b1b1", "padim", 10)
     assert len(window) == 3

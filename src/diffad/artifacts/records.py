@@ -101,14 +101,25 @@ def _versioned(path: Path, kind: str) -> dict[str, Any]:
 # ------------------------------------------------------------------ reports
 
 
-def write_metrics(path: Path, metrics: Mapping[str, Mapping[str, Any]]) -> Path:
-    """``metrics.json``: flat ``{method: {metric: value}}`` (null where not applicable)."""
-    return write_json(path, _rounded({m: dict(v) for m, v in metrics.items()}))
+EVALUATION_RESOLUTION = "evaluation_resolution"  # metrics.json's one top-level number: map/mask side, px
+
+
+def write_metrics(
+    path: Path, metrics: Mapping[str, Mapping[str, Any]], evaluation_resolution: int | None = None
+) -> Path:
+    """``metrics.json``: flat ``{method: {metric: value}}`` (null where not applicable), and the side
+    of the masks and maps the pixel metrics were computed on under ``evaluation_resolution``."""
+    doc: dict[str, Any] = {m: dict(v) for m, v in metrics.items()}
+    if evaluation_resolution is not None:
+        doc[EVALUATION_RESOLUTION] = int(evaluation_resolution)
+    return write_json(path, _rounded(doc))
 
 
 def read_metrics(path: Path) -> Metrics:
     """``{method: {metric: float | None}}``; :class:`ArtifactError` if absent or of another shape."""
     raw = read_json(path)
+    if isinstance(raw, dict):
+        raw = {k: v for k, v in raw.items() if k != EVALUATION_RESOLUTION}
     if not isinstance(raw, dict) or not raw or not all(isinstance(v, dict) for v in raw.values()):
         raise ArtifactError(f"{path}: expected {{method: {{metric: value}}}}, got {raw!r:.200}")
     return {m: {k: finite(v) for k, v in values.items()} for m, values in raw.items()}
@@ -161,6 +172,14 @@ def read_timing(reports: ReportsDir) -> Metrics:
     return {m: {k: finite(v) for k, v in values.items()} for m, values in raw.items()}
 
 
+def read_evaluation_resolution(path: Path) -> int | None:
+    """The side (px) of the masks and maps ``metrics.json``'s pixel metrics were computed on;
+    None for a file written before it was recorded."""
+    raw = read_json(path)
+    value = raw.get(EVALUATION_RESOLUTION) if isinstance(raw, dict) else None
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def write_per_defect(reports: ReportsDir, per_defect: Mapping[str, Any], notes: list[str]) -> Path:
     doc = {"schema_version": SCHEMA_VERSION, "methods": dict(per_defect), "notes": list(notes)}
     return write_json(reports.per_defect, _rounded(doc))
@@ -196,6 +215,7 @@ class ReportSummary:
     device: str = "cpu"
     torch_threads: int = 1
     fusion: dict | None = None  # the fused method's weights, chosen on synthetic defects
+    evaluation_resolution: int | None = None  # side of the masks and maps of the pixel metrics, px
     schema_version: int = SCHEMA_VERSION
 
 

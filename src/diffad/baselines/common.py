@@ -36,12 +36,15 @@ def make_extractor(extractor: nn.Module | None, cfg: BaselinesConfig, device: to
     ``FeatureExtractor`` must have the configured blocks and input size.
     """
     if extractor is None:
-        extractor = FeatureExtractor(cfg.feature_blocks, cfg.input_size)
-    for key in ("blocks", "input_size"):
-        wanted = cfg.feature_blocks if key == "blocks" else cfg.input_size
+        extractor = FeatureExtractor(cfg.feature_blocks, cfg.input_size, border_pad=cfg.border_pad)
+    wanted_by_name = {
+        "feature_blocks": ("blocks", cfg.feature_blocks),
+        "input_size": ("input_size", cfg.input_size),
+    }
+    wanted_by_name["border_pad"] = ("border_pad", cfg.border_pad)
+    for name, (key, wanted) in wanted_by_name.items():
         actual = getattr(extractor, key, wanted)
         if actual != wanted:
-            name = "feature_blocks" if key == "blocks" else key
             raise ConfigError(f"fit_baselines.{name}: {wanted!r}, but the feature extractor uses {actual!r}")
     return extractor.to(device)
 

@@ -43,4 +43,4 @@ def _fit_backbone(models):
     from diffad.features.backbone import FeatureExtractor
 
     cfg = models.params.fit_baselines
-    return FeatureExtractor(blocks=cfg.feature_blocks, input_size=cfg.input_size).to(models.device)
+    return FeatureExtractor(cfg.feature_blocks, cfg.input_size, border_pad=cfg.border_pad).to(models.device)

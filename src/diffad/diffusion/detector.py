@@ -1,7 +1,10 @@
 """The DDIM reconstruction detector: anomaly maps from the distance between an image and its
 guided reconstruction (DDAD, arXiv 2305.15956; NilsB98/Diffusion-Based-AD).
 
-Notation (DDAD -> code), per image, maps (H, W) at the image resolution:
+The denoiser reads images at its own resolution (``train_ddim.resolution``): images are downscaled
+to it (or, with ``cfg.tile``, cut into tiles of it), and the map is returned at the input's size.
+
+Notation (DDAD -> code), per image, maps (H, W) at the denoiser's resolution:
 
     y, x_hat      images, x_hat   test image and its reconstruction (see ``reconstruct``)
     phi_j         features(.)[j]  backbone block j, 3 x 3 mean-pooled
@@ -41,7 +44,7 @@ from diffad.config import DDIMReconstructionConfig
 from diffad.diffusion.precond import EDMPrecond
 from diffad.diffusion.reconstruct import reconstruct
 from diffad.errors import DataError
-from diffad.maps import gaussian_blur, resize_maps
+from diffad.maps import gaussian_blur, resize_images, resize_maps
 
 Features = Callable[[torch.Tensor], list[torch.Tensor]]  # (N, 3, H, W) in [-1, 1] -> [(N, C_j, h_j, w_j)]
 NOISE_SEED = 0  # the reconstruction noise (shared by every image, see reconstruct)
@@ -152,14 +155,20 @@ class DDIMDetector:
     def score(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
         """Score images (N, 3, H, W) in [-1, 1].
 
-        Returns (scores (N,) float64, maps (N, H, W) float32, x_hat (N, 3, H, W) float32 on CPU).
+        Without tiling the images are first downscaled to the denoiser's resolution r and the map
+        computed there is upsampled back to (H, W). Returns (scores (N,) float64, maps (N, H, W)
+        float32, x_hat (N, 3, r, r) float32 on CPU; (N, 3, H, W) when tiled).
         """
         if images.ndim != 4:
             raise DataError(f"DDIM detector: expected images (N, C, H, W), got {tuple(images.shape)}")
+        size = tuple(images.shape[-2:])
         images = images.to(self.device, torch.float32)
+        if self.resolution and not self.cfg.tile:
+            images = resize_images(images, self.resolution)
         d_f, d_p, x_hat = self.tiled_distances(images)
         maps = combine_maps(d_f, d_p, self.cfg.pixel_weight, self.cfg.pixel_scale)
         scale = min(self.resolution or images.shape[-1], images.shape[-1], images.shape[-2])
         maps = gaussian_blur(maps, self.cfg.blur_sigma * scale / 256)
         scores = maps.flatten(1).amax(dim=1)
+        maps = resize_maps(maps, size)
         return (scores.double().cpu().numpy(), maps.float().cpu().numpy(), x_hat.float().cpu())

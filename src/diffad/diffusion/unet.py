@@ -202,7 +202,7 @@ def build_denoiser(
     factor = 2 ** (len(spec.widths) - 1)
     if resolution % factor:
         raise ConfigError(
-            f"data.resolution: {resolution} is not divisible by {factor}, which the "
+            f"train_ddim.resolution: {resolution} is not divisible by {factor}, which the "
             f"{len(spec.widths)}-level UNet ({preset if isinstance(preset, str) else 'custom'}) needs"
         )
     denoiser = EDMPrecond(UNet(spec, channels=channels, dropout=dropout), sigma_data=sigma_data)

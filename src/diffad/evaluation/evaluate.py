@@ -208,6 +208,7 @@ def run(
         device=str(models.device),
         torch_threads=torch.get_num_threads(),
         fusion=result.calibration.composites.get("fused"),
+        evaluation_resolution=dataset.resolution,
     )
     write_summary(ReportsDir(Path(reports_dir)), summary)
     return result

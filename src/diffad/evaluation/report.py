@@ -21,6 +21,7 @@ from diffad.config import Params
 from diffad.data.dataset import PreparedDataset
 from diffad.evaluation.thresholds import calibration_figures
 from diffad.metrics import curves
+from diffad.metrics.border import border_peak_share
 from diffad.viz.heatmap import overlay_heatmap, save_png
 from diffad.viz.montage import mistake_montage, select_mistakes
 
@@ -39,10 +40,14 @@ def write_reports(
     reports = ReportsDir(Path(out))
     reports.root.mkdir(parents=True, exist_ok=True)
     metrics = {
-        m: {**r["overall"], **calibration_figures(result.thresholds[m].operating_point)}
+        m: {
+            **r["overall"],
+            **calibration_figures(result.thresholds[m].operating_point),
+            "border_peak_share": _border_peaks(result, m),
+        }
         for m, r in result.metrics.items()
     }
-    write_metrics(reports.metrics, metrics)
+    write_metrics(reports.metrics, metrics, evaluation_resolution=dataset.resolution)
     write_timing(reports, {m: result.ms_per_image[m] for m in result.metrics})
     if headline is not None:
         write_headline(HeadlineDir(Path(headline)), reports.metrics)
@@ -58,6 +63,12 @@ def write_reports(
     _write_heatmaps(result, dataset, params, reports)
     _write_mistakes(result, dataset, params, reports)
     log.info("reports written to %s", reports.root)
+
+
+def _border_peaks(result: Evaluation, method: str) -> float | None:
+    """Share of the good test images whose map peaks within 8 % of the border (a padding frame)."""
+    maps, good = result.outputs[method].maps, result.labels == 0
+    return None if maps is None or not good.any() else border_peak_share(maps[good])
 
 
 def _scores_table(result: Evaluation, dataset: PreparedDataset) -> pd.DataFrame:

@@ -110,18 +110,29 @@ class FeatureExtractor(nn.Module):
 
     ``blocks``: indices 0..6 of the stages to return; only the stem and stages up to the deepest
     requested one are computed. ``input_size``: images are resized (bilinear) to this square side
-    first; ``None`` keeps their size. Parameters never require grad and BatchNorm always uses its
-    running statistics (``train()`` is a no-op), but ``forward`` does not block gradients to ``x``.
+    first; ``None`` keeps their size. ``border_pad``: the (resized) input is reflect-padded by this
+    many pixels on every side (rounded up to a multiple of the deepest block's stride) and the
+    features of the padding are cropped off, so no cell near the border sees the convolutions' zero
+    padding (which otherwise lights up a frame in every anomaly map). Parameters never require
+    grad and BatchNorm always uses its running statistics (``train()`` is a no-op), but
+    ``forward`` does not block gradients to ``x``.
     """
 
     def __init__(
-        self, blocks: Sequence[int] = (1, 2), input_size: int | None = None, backbone: nn.Module | None = None
+        self,
+        blocks: Sequence[int] = (1, 2),
+        input_size: int | None = None,
+        backbone: nn.Module | None = None,
+        border_pad: int = 0,
     ) -> None:
         super().__init__()
         self.blocks = tuple(int(b) for b in blocks)
         if not self.blocks or any(not 0 <= b < len(BLOCK_CHANNELS) for b in self.blocks):
             raise ValueError(f"blocks: {blocks!r} must be non-empty indices in 0..{len(BLOCK_CHANNELS) - 1}")
+        if border_pad < 0:
+            raise ValueError(f"border_pad: {border_pad!r} must be >= 0")
         self.input_size = input_size
+        self.border_pad = border_pad
         self.backbone = backbone if backbone is not None else load_backbone()
         self.backbone.requires_grad_(False)
         self.backbone.eval()
@@ -151,12 +162,24 @@ class FeatureExtractor(nn.Module):
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """(N, 3, H, W) in [-1, 1] -> [(N, C_b, h_b, w_b) for b in blocks], h_b = input / stride_b."""
         net = self.backbone
-        h = net.bn1(net.conv_stem(self.normalize(x)))
+        x = self.normalize(x)
+        step = max(self.strides)
+        pad = -(-self.border_pad // step) * step
+        pad = min(pad, (min(x.shape[-2:]) - 1) // step * step)  # reflect needs pad < side
+        if pad:
+            x = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+        h = net.bn1(net.conv_stem(x))
         out = {}
         for index in range(max(self.blocks) + 1):
             h = net.blocks[index](h)
             out[index] = h
-        return [out[b] for b in self.blocks]
+        feats = [out[b] for b in self.blocks]
+        if not pad:
+            return feats
+        return [
+            f[..., pad // s : f.shape[-2] - pad // s, pad // s : f.shape[-1] - pad // s]
+            for f, s in zip(feats, self.strides, strict=True)
+        ]
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """ImageNet logits (N, 1000) of images in [-1, 1] (for sanity checks of the weights)."""

@@ -39,7 +39,7 @@ from diffad.inference.bundle import load_bundle
 from diffad.inference.predict_outputs import PREDICTIONS, SKIPPED, OutputFolder, output_names
 from diffad.monitoring.scores_log import check_appendable, log_predictions
 from diffad.runtime import configure_threads, select_device
-from diffad.viz.heatmap import overlay_heatmap
+from diffad.viz.heatmap import add_colorbar, overlay_heatmap
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,9 @@ class Prediction:
     norm_score: float  # [0, 1000], decision threshold at 100
     anomalous: bool
     percentile: float  # share (0-100) of the calibration (held-out good) images scoring lower
-    heatmap: np.ndarray | None  # (H, W) float32 at the model resolution
-    overlay: np.ndarray | None  # (H', W', 3) uint8 at the input image's resolution (capped)
+    heatmap: np.ndarray | None  # (H, W) float32 at the bundle's working resolution (data.resolution)
+    overlay: np.ndarray | None  # (H', W' + bar, 3) uint8: the input's resolution (capped), a colour scale
+    change: str = ""  # how the input was cropped or scaled to the bundle's resolution; "" if not
 
 
 @dataclass(frozen=True)
@@ -135,8 +136,10 @@ class Predictor:
             overlay = None
             if heat is not None:
                 side = prepared.view.shape[0]
-                overlay = overlay_heatmap(
-                    prepared.view, heat, vmin=t.map_vmin, vmax=t.map_vmax, out_size=(side, side)
+                overlay = add_colorbar(
+                    overlay_heatmap(
+                        prepared.view, heat, vmin=t.map_vmin, vmax=t.map_vmax, out_size=(side, side)
+                    )
                 )
             results.append(
                 Prediction(
@@ -146,6 +149,7 @@ class Predictor:
                     float(pct[i]),
                     heat,
                     overlay,
+                    prepared.change,
                 )
             )
         return results

@@ -45,6 +45,7 @@ from diffad.diffusion.precond import EDMPrecond
 from diffad.diffusion.schedule import karras_sigmas
 from diffad.errors import ArtifactError, DataError
 from diffad.files import atomic_write
+from diffad.maps import resize_images
 from diffad.runtime import autocast_dtype
 from diffad.typed_yaml import to_plain
 
@@ -114,6 +115,7 @@ def compute_score_norms(
 
     ``sigmas``: (L,) noise levels (see :func:`score_sigmas`). Batches of ``cfg.batch_size`` under
     ``torch.inference_mode``; bf16 autocast on CUDA (unless ``cfg.bf16`` is false), float32 on CPU,
+    each batch first downscaled to the denoiser's resolution (as it was trained: train_ddim),
     norms summed in float32. The denoiser is moved to
     ``device`` and put in eval mode. ``generator`` (CPU) seeds the noise of ``input = "noised"``;
     each image gets its own stream, so results do not depend on the batch size or the device.
@@ -122,6 +124,7 @@ def compute_score_norms(
     denoiser = denoiser.to(device).eval()
     sigma_list = [float(s) for s in torch.as_tensor(sigmas).flatten()]
     noised = cfg.input == "noised"
+    side = int((getattr(denoiser, "config", None) or {}).get("resolution", 0))
     base_seed = int(torch.randint(0, 2**62, (1,), generator=generator)) if noised else 0
     amp = autocast_dtype(device) if cfg.bf16 else None
     image_rows: list[np.ndarray] = []
@@ -130,6 +133,8 @@ def compute_score_norms(
     with torch.inference_mode():
         for batch in _batches(images, cfg.batch_size):
             x = batch.to(device=device, dtype=torch.float32)
+            if side:
+                x = resize_images(x, side)
             streams = [torch.Generator().manual_seed(base_seed + start + j) for j in range(len(x))]
             img = torch.empty(len(x), len(sigma_list), device=device)
             patches = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 # name -> per channel (R, G, B): (positions in [0, 1], values in [0, 1])
@@ -38,6 +38,11 @@ COLORMAPS: dict[str, tuple[tuple[np.ndarray, np.ndarray], ...]] = {
 # Ground-truth contour colour per colormap: one the colormap never takes.
 CONTOUR_COLORS: dict[str, tuple[int, int, int]] = {"inferno": (0, 255, 255), "jet": (255, 255, 255)}
 LARGE_SIDE = 512  # output images with a side this large get a 2-px contour
+# The overlays' colour range puts the pixel threshold in its middle (evaluation/thresholds.py:
+# vmin = median calibration pixel, vmax = 2 x threshold - vmin), so on the 0-1000 scale with the
+# threshold at 100 the colours span 0 (a typical good pixel) to 200; above 200 is the top colour.
+SCALE_TOP = 200
+THRESHOLD_MARK = 100
 
 
 def apply_colormap(values: np.ndarray, name: str = "inferno") -> np.ndarray:
@@ -114,6 +119,46 @@ def overlay_heatmap(
         gt = _resize((np.asarray(mask) != 0).astype(np.uint8) * 255, size, Image.Resampling.NEAREST) > 127
         out[mask_contour(gt, width=2 if max(size) >= LARGE_SIDE else 1)] = CONTOUR_COLORS[colormap]
     return out
+
+
+def add_colorbar(overlay: np.ndarray, colormap: str = "inferno") -> np.ndarray:
+    """``overlay`` (H, W, 3) uint8 with :func:`colorbar` to its right: what the colours mean."""
+    overlay = np.asarray(overlay)
+    if overlay.dtype != np.uint8 or overlay.ndim != 3 or overlay.shape[2] != 3:
+        raise ValueError(f"overlay must be (H, W, 3) uint8, got {overlay.shape} {overlay.dtype}")
+    return np.concatenate([overlay, colorbar(overlay.shape[0], colormap)], axis=1)
+
+
+def colorbar(height: int, colormap: str = "inferno") -> np.ndarray:
+    """A colour scale (height, w, 3) uint8 for the overlays of :func:`overlay_heatmap`.
+
+    The scale is the pixel score on the 0-1000 scale of the scores (100 = the pixel threshold,
+    flagged on the target false-alarm rate of calibration pixels; 0 = the median good pixel),
+    drawn from 0 to :data:`SCALE_TOP` as :func:`overlay_heatmap` colours it with the bundle's
+    ``map_vmin`` / ``map_vmax``; the threshold is marked with a line.
+    """
+    font_size = int(np.clip(height // 18, 9, 22))
+    bar_width = max(8, font_size)
+    width = bar_width + 4 * font_size + 6
+    panel = Image.new("RGB", (width, height), (255, 255, 255))
+    margin = font_size  # room for the top and bottom labels
+    span = max(height - 2 * margin, 2)
+    levels = np.linspace(1.0, 0.0, span)[:, None].repeat(bar_width, axis=1)
+    panel.paste(Image.fromarray(apply_colormap(levels, colormap)), (3, margin))
+    draw = ImageDraw.Draw(panel)
+    font = ImageFont.load_default(size=font_size)
+    left = bar_width + 6
+
+    def row(value: float) -> int:
+        return margin + round((1.0 - value / SCALE_TOP) * (span - 1))
+
+    y = row(THRESHOLD_MARK)
+    draw.line([(0, y), (bar_width + 5, y)], fill=CONTOUR_COLORS.get(colormap, (0, 255, 255)), width=2)
+    draw.line([(0, y + 2), (bar_width + 5, y + 2)], fill=(0, 0, 0), width=1)
+    labels = ((SCALE_TOP, f"{SCALE_TOP}+"), (THRESHOLD_MARK, f"{THRESHOLD_MARK} thr"), (0, "0"))
+    for value, text in labels:
+        draw.text((left, row(value)), text, fill=(0, 0, 0), font=font, anchor="lm")
+    return np.asarray(panel)
 
 
 def save_png(array: np.ndarray, path: str | Path) -> Path:

@@ -40,7 +40,7 @@ def data() -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def extractor() -> FeatureExtractor:
-    return FeatureExtractor(blocks=(1, 2), input_size=224, backbone=load_backbone())
+    return FeatureExtractor(blocks=(1, 2), input_size=224, backbone=load_backbone(), border_pad=32)
 
 
 @pytest.fixture(

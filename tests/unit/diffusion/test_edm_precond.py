@@ -65,7 +65,7 @@ def test_presets_grow_and_resolution_is_checked() -> None:
     sizes = [sum(p.numel() for p in build_denoiser(name, 64).parameters()) for name in PRESETS]
     assert sizes == sorted(sizes)
     assert 0.5e6 < sizes[list(PRESETS).index("xs")] < 3e6
-    with pytest.raises(ConfigError, match="data.resolution"):
+    with pytest.raises(ConfigError, match="train_ddim.resolution"):
         build_denoiser("xs", 30)  # 3 levels need a multiple of 4
     with pytest.raises(ConfigError, match="preset"):
         build_denoiser("xl", 64)

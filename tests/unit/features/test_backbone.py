@@ -109,3 +109,28 @@ def test_extractor_stays_frozen_in_train_mode(model):
     after = extractor(torch.cat([x, -x]))[0][:2]  # batch statistics would change the output
     assert torch.allclose(before, after, atol=1e-5)
     assert not model.training
+
+
+@pytest.mark.parametrize("border_pad", [0, 32])
+def test_border_pad_keeps_the_grid_and_removes_the_zero_padding_frame(model, border_pad):
+    # A uniform image has the same content everywhere: only the convolutions' zero padding can
+    # make its border cells differ from its centre cells.
+    extractor = FeatureExtractor(blocks=(1, 2), input_size=128, backbone=model, border_pad=border_pad)
+    with torch.inference_mode():
+        features = extractor(torch.full((1, 3, 64, 64), 0.3))
+    assert [tuple(f.shape[-2:]) for f in features] == [(32, 32), (16, 16)]
+    for f in features:
+        centre = f[..., f.shape[-2] // 2, f.shape[-1] // 2].unsqueeze(-1).unsqueeze(-1)
+        spread = float((f - centre).abs().amax() / centre.abs().amax())
+        if border_pad:
+            assert spread < 0.01  # what is left: the deepest cells see past 32 px of padding
+        else:
+            assert spread > 0.05  # the frame this option removes
+
+
+def test_border_pad_rounds_up_to_the_deepest_stride(model):
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    with torch.inference_mode():
+        a = FeatureExtractor(blocks=(1, 2), input_size=64, backbone=model, border_pad=5)(x)
+        b = FeatureExtractor(blocks=(1, 2), input_size=64, backbone=model, border_pad=8)(x)
+    assert all(torch.equal(p, q) for p, q in zip(a, b, strict=True))
