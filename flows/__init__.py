@@ -4,3 +4,8 @@
 ``flows.data_watch``  retrain when the raw data's content hash changed since the last accepted run
 ``flows.serve``       a single-process alternative to workers: every schedule served by one process
 """
+
+from diffad.quiet import quiet_environment
+
+# before Prefect, DVC or Great Expectations is imported by any flow module (a worker runs none of our shells)
+quiet_environment()

@@ -31,6 +31,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from diffad.quiet import quiet_environment
+
 log = logging.getLogger("flows.dvc")
 
 TAIL_LINES = 60  # lines of a failed command's output kept in the exception message
@@ -99,10 +101,7 @@ def dvc_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """
     env = dict(os.environ if base is None else base)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env.setdefault("DVC_NO_ANALYTICS", "1")
-    env.setdefault("GX_ANALYTICS_ENABLED", "false")
-    env.setdefault("DO_NOT_TRACK", "1")
-    return env
+    return dict(quiet_environment(env))
 
 
 def run_dvc(args: Sequence[str], cwd: Path, logger: logging.Logger | logging.LoggerAdapter = log) -> str:
