@@ -202,36 +202,45 @@ def stop_process_fixture():
     return stop_process
 
 
+def start_prefect_server(
+    log: Path, env: dict[str, str] | None = None, host: str = "127.0.0.1", prefix: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, str]:
+    """``prefect server start`` at a free port of ``host``; returns the process and its API URL once
+    ``/api/health`` answers. ``env``: e.g. ``PREFECT_API_DATABASE_CONNECTION_URL`` (PostgreSQL)."""
+    port = _free_port()
+    url = f"http://{host}:{port}/api"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [*prefix, sys.executable, "-m", "prefect", "server", "start", "--host", host, f"--port={port}"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={
+                **os.environ,
+                "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",  # cron runs appear at once
+                **(env or {}),
+            },
+        )
+    deadline = time.monotonic() + 180  # migrations on a fresh PostgreSQL database, on a loaded machine
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return proc, url
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_process(proc)
+            raise RuntimeError(f"prefect server did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory):
     """A Prefect server on 127.0.0.1 at a free port; PREFECT_API_URL points at it during the tests."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    log = tmp_path_factory.mktemp("prefect-server") / "server.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={
-                **os.environ,
-                "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
-            },  # cron runs appear at once
-        )
+    proc, url = start_prefect_server(tmp_path_factory.mktemp("prefect-server") / "server.log")
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"prefect server did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
         os.environ["PREFECT_API_URL"] = url
         with temporary_settings(updates={PREFECT_API_URL: url}):
             yield url
