@@ -19,11 +19,15 @@ DVC owns the stage graph and the cache; Prefect only decides *when* the pipeline
 5. ``judge-metrics``      compares ``reports/metrics.json`` with the run's baseline (the last
    accepted run, else the reports the project serves for the category; :mod:`flows.promotion`);
    a drop beyond ``tolerance`` fails the run, and the rule applied goes into the run record.
-6. ``promote``            only now does anything in the project change: the run's ``dvc.lock``,
+6. ``dvc-push-<remote>``  with a DVC remote (the ``remote`` parameter, else the project's default
+   remote), pushes the run's outputs and run-cache *before* anything is promoted: other
+   machines must be able to fetch whatever a promotion points to, so a remote that cannot be
+   reached fails the run with nothing promoted (what it already uploaded is content-addressed
+   and unreferenced, harmless).
+7. ``promote``            only now does anything in the project change: the run's ``dvc.lock``,
    ``params.yaml``, metrics and published outputs replace ``runs/<category>/accepted/`` in one
    rename. If the run used the project's own ``params.yaml`` unchanged, the project workspace
    is updated too (its outputs, then its ``dvc.lock``), so ``dvc status`` there stays clean.
-7. ``dvc-push-<remote>``  optionally pushes outputs and run-cache to a DVC remote.
 8. ``record-run``         always, whatever the outcome: ``runs/history/<run_id>.json`` (a
    :class:`diffad.artifacts.runs.RunRecord`), the run's validation report beside it, and a
    markdown artifact (outcome, metrics, deltas, rule, every validation check with its files).
@@ -67,7 +71,7 @@ from diffad.artifacts.records import ValidationResult, copy_validation, write_js
 from diffad.artifacts.runs import RunRecord
 from diffad.errors import ConfigError
 from flows import promotion, tasks
-from flows.dvc_cli import ancestors, topological_order
+from flows.dvc_cli import ancestors, default_remote, topological_order
 from flows.promotion import DEFAULT_KEYS
 from flows.report import render_report
 from flows.workspace import apply_overrides, category_overrides, lookup, read_params, remove_path
@@ -130,7 +134,8 @@ def retrain(
         validation_stage, validation_report: the DVC stage that validates the data and its report.
         metrics_file: the metrics the decision is based on.
         publish: output prefixes copied to ``runs/<category>/accepted/`` (default reports, models).
-        remote: a DVC remote: fetch its run-cache first, push outputs + run-cache on acceptance.
+        remote: a DVC remote: fetch its run-cache first, push outputs + run-cache on acceptance
+            (before promoting); None: the project's default remote if it has one; "": none.
         retries, retry_delay_s: retries of transient stage failures, first delay (doubles each time).
         work_dir: parent of the staging workspace (default: the system temp folder).
         keep_workspace: keep the staging workspace after the run (debugging).
@@ -159,6 +164,7 @@ def retrain(
     try:
         ws = tasks.prepare_workspace(project, workspace, params, lookup(params, "data.path"))
         data_hash = ws.data_hash
+        remote = default_remote(project) if remote is None else remote or None
         if remote:
             tasks.sync_remote.with_options(**policy)(workspace, "fetch", remote)
         graph = tasks.read_stage_graph(workspace)
@@ -173,7 +179,7 @@ def retrain(
         done = ancestors(graph, validation_stage) | {validation_stage}
         for stage in order:
             if stage not in done:
-                stage_task(workspace, stage)
+                stage_task(workspace, stage, pull=bool(remote))
         metrics, decision = tasks.judge_metrics(workspace, project, name, metrics_file, tolerance, keys)
         feedback = _feedback_effect(workspace, name)
         if not decision.accepted:
@@ -187,6 +193,8 @@ def retrain(
             "overrides": all_overrides,
             "stages": order,
         }
+        if remote:
+            tasks.sync_remote.with_options(**policy)(workspace, "push", remote)
         outputs = tasks.promote(
             workspace,
             project,
@@ -196,8 +204,6 @@ def retrain(
             run,
             update_project_workspace=params == base,
         )
-        if remote:
-            tasks.sync_remote.with_options(**policy)(workspace, "push", remote)
         state = "Completed"
     except BaseException as exc:
         reason = reason or f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"

@@ -24,7 +24,7 @@ from diffad.artifacts.runs import RunRecord, write_run_record
 from diffad.errors import ArtifactError, ValidationFailed
 from flows import promotion
 from flows.dvc_cli import is_transient, run_dvc, stage_graph
-from flows.workspace import create_workspace, remove_path, tree_hash
+from flows.workspace import create_workspace, dvc_config_local, remove_path, tree_hash
 
 
 class ValidationGateFailed(ValidationFailed):
@@ -126,9 +126,14 @@ def validate_data(workspace: Path, stage: str, report: str) -> ValidationResult:
     cache_policy=NO_CACHE,
     retry_condition_fn=retry_if_transient,
 )
-def run_stage(workspace: Path, stage: str) -> None:
-    """``dvc repro --single-item <stage>``: DVC skips it, restores it from the run-cache, or runs it."""
-    run_dvc(["repro", "--single-item", stage], workspace, get_run_logger())
+def run_stage(workspace: Path, stage: str, pull: bool = False) -> None:
+    """``dvc repro --single-item <stage>``: DVC skips it, restores it from the run-cache, or runs it.
+
+    ``pull``: also download the outputs of a run-cache entry from the workspace's default remote.
+    DVC restores a stage from its run-cache only when the outputs are in the local cache, and
+    ``dvc fetch --run-cache`` before the run cannot know them: an entry is matched by the hashes of
+    the stage's dependencies, which exist only once the stages upstream have run."""
+    run_dvc(["repro", "--single-item", *(["--pull"] if pull else []), stage], workspace, get_run_logger())
 
 
 @task(name="judge-metrics", task_run_name="judge-metrics", cache_policy=NO_CACHE)
@@ -176,7 +181,10 @@ def promote(
 )
 def sync_remote(workspace: Path, action: str, remote: str) -> None:
     """``dvc fetch`` (before: reuse other machines' results) or ``dvc push`` (after acceptance),
-    outputs and run-cache, so that workers on different machines share one cache."""
+    outputs and run-cache, so that workers on different machines share one cache. Before a fetch
+    the remote becomes the workspace's default, from which ``run_stage(pull=True)`` downloads."""
+    if action == "fetch":
+        dvc_config_local(workspace, [("core.remote", remote)])
     run_dvc([action, "--run-cache", "-r", remote], workspace, get_run_logger())
 
 

@@ -5,8 +5,10 @@ without training anything:
 
     convert_dataset  data/raw/*.csv -> data/prepared/data.csv + reports/validation/validation.json
                      (fails with exit 2 when a value is not a number in [0, 1])
-    train            -> models/model.json; exits 75 once when $TINY_FAIL_ONCE names a missing file
-    evaluate         -> reports/metrics.json (image_auroc = params train.quality), heatmaps, bundle
+    train            -> models/model.json; exits 75 once when $TINY_FAIL_ONCE names a missing file;
+                     appends $TINY_HOST to $TINY_RUN_LOG
+    evaluate         -> reports/metrics.json (image_auroc = params train.quality), heatmaps, bundle;
+                     first runs $TINY_EVALUATE_HOOK (fault injection)
 
 ``dvc.yaml`` lists ``train`` first, so only DVC's graph gives the right order.
 Prefect never touches ~/.prefect: PREFECT_HOME is a temporary folder, telemetry is off.
@@ -77,6 +79,9 @@ if not report.success:
 
 TRAIN = """\
 import json, os, pathlib, sys, yaml
+if os.environ.get("TINY_RUN_LOG"):  # which host really trained (not restored from the run-cache)
+    with open(os.environ["TINY_RUN_LOG"], "a") as log:
+        log.write(os.environ.get("TINY_HOST", "?") + "\\n")
 marker = os.environ.get("TINY_FAIL_ONCE")
 if marker and not pathlib.Path(marker).exists():
     pathlib.Path(marker).write_text("failed once")
@@ -90,7 +95,9 @@ json.dump(model, open("models/model.json", "w"))
 """
 
 EVALUATE = """\
-import json, pathlib
+import json, os, pathlib, subprocess
+if os.environ.get("TINY_EVALUATE_HOOK"):  # a fault injected after the last stage's pull, e.g. the remote dies
+    subprocess.run(os.environ["TINY_EVALUATE_HOOK"], shell=True, check=True)
 from diffad.artifacts.records import write_metrics
 model = json.load(open("models/model.json"))
 for d in ("reports/heatmaps/defect", "models/bundle"):
