@@ -59,16 +59,18 @@ from prefect.deployments import run_deployment
 from prefect.tasks import exponential_backoff
 from pydantic import BaseModel, Field
 
+from diffad import registry
 from diffad.artifacts.layout import (
     METRICS_FILE,
     MODELS,
     REPORTS,
     VALIDATION_FILE,
     ProjectLayout,
+    RunsDir,
     ValidationDir,
 )
 from diffad.artifacts.records import ValidationResult, copy_validation, write_json
-from diffad.artifacts.runs import RunRecord
+from diffad.artifacts.runs import RunRecord, write_accepted_info
 from diffad.errors import ConfigError
 from flows import promotion, tasks
 from flows.dvc_cli import ancestors, default_remote, topological_order
@@ -116,6 +118,7 @@ def retrain(
     metrics_file: str = METRICS_FILE,
     publish: list[str] | None = None,
     remote: str | None = None,
+    registry: str | None = None,
     retries: int = 2,
     retry_delay_s: float = 30.0,
     work_dir: str | None = None,
@@ -136,6 +139,10 @@ def retrain(
         publish: output prefixes copied to ``runs/<category>/accepted/`` (default reports, models).
         remote: a DVC remote: fetch its run-cache first, push outputs + run-cache on acceptance
             (before promoting); None: the project's default remote if it has one; "": none.
+        registry: git URL of the model registry the hosts share (:mod:`diffad.registry`): the
+            run is judged against its ``prod`` model and, once accepted, published there as the
+            next ``<category>@vN`` with stage ``prod`` (a run that lost a race with another
+            host's promotion of the category ends ``not_promoted``); run records go there too.
         retries, retry_delay_s: retries of transient stage failures, first delay (doubles each time).
         work_dir: parent of the staging workspace (default: the system temp folder).
         keep_workspace: keep the staging workspace after the run (debugging).
@@ -158,6 +165,8 @@ def retrain(
     stage_task = tasks.run_stage.with_options(**policy)
     keys = list(compare or DEFAULT_KEYS)
 
+    clone = workspace.with_name(f"{run_id}.registry")  # this run's copy of the registry
+    expected, registry_baseline = None, None
     state, outcome, reason, data_hash = "Failed", "failed", None, None
     metrics, decision, validation, outputs, order = None, None, None, {}, []
     feedback = None  # what the run did with the reviewers' verdicts (diffad.feedback.effect)
@@ -167,6 +176,8 @@ def retrain(
         remote = default_remote(project) if remote is None else remote or None
         if remote:
             tasks.sync_remote.with_options(**policy)(workspace, "fetch", remote)
+        if registry:
+            expected, registry_baseline = tasks.read_registry(registry, clone, name)
         graph = tasks.read_stage_graph(workspace)
         order = topological_order(graph)
         if validation_stage not in graph:
@@ -180,7 +191,9 @@ def retrain(
         for stage in order:
             if stage not in done:
                 stage_task(workspace, stage, pull=bool(remote))
-        metrics, decision = tasks.judge_metrics(workspace, project, name, metrics_file, tolerance, keys)
+        metrics, decision = tasks.judge_metrics(
+            workspace, project, name, metrics_file, tolerance, keys, registry_baseline
+        )
         feedback = _feedback_effect(workspace, name)
         if not decision.accepted:
             reason = "metrics fell below the accepted run: " + "; ".join(decision.regressions)
@@ -195,6 +208,10 @@ def retrain(
         }
         if remote:
             tasks.sync_remote.with_options(**policy)(workspace, "push", remote)
+        if registry:  # the commit point: from here on every host serves this run
+            tasks.publish_registry(
+                registry, clone, name, _registered_files(workspace, metrics_file, run), expected, run_id
+            )
         outputs = tasks.promote(
             workspace,
             project,
@@ -247,9 +264,12 @@ def retrain(
             if feedback is not None:
                 write_json(runs.feedback(run_id), feedback)
             history = tasks.record_run(project, record, markdown)
+            if registry:
+                _share_record(registry, clone, ProjectLayout(project).runs, run_id)
         except Exception:  # never hide the run's own outcome behind a bookkeeping error
             logger.exception("could not record run %s", run_id)
             history = None
+        remove_path(clone)
         if not keep_workspace:
             remove_path(workspace)
     logger.info("run %s accepted; history %s", run_id, history)
@@ -276,11 +296,27 @@ def _feedback_effect(workspace: Path, category: str) -> dict | None:
         return {"error": str(exc)}
 
 
+def _registered_files(workspace: Path, metrics_file: str, run: dict[str, Any]) -> dict[str, Path]:
+    """What the registry keeps of an accepted run (its outputs are in the DVC remote)."""
+    info = workspace / ".registry-run.json"
+    write_accepted_info(info, run)
+    layout = ProjectLayout(workspace)
+    return {"dvc.lock": layout.lock, "params.yaml": layout.params, "metrics.json": workspace / metrics_file,
+            "run.json": info}  # fmt: skip
+
+
+def _share_record(url: str, clone: Path, runs: RunsDir, run_id: str) -> None:
+    """The run's record (and its validation report) into the registry, beside every host's."""
+    names = [runs.record(run_id), *sorted(p for p in (runs.history / run_id).rglob("*") if p.is_file())]
+    files = {path.relative_to(runs.root.parent).as_posix(): path for path in names if path.exists()}
+    registry.record(url, clone, files, f"run {run_id}")
+
+
 def _outcome(exc: BaseException) -> str:
     """The run record's outcome for a run that raised ``exc``."""
     if isinstance(exc, tasks.ValidationGateFailed):
         return "rejected"
-    if isinstance(exc, tasks.MetricsRegressed):
+    if isinstance(exc, tasks.MetricsRegressed | registry.PromotionLost):
         return "not_promoted"
     return "failed"
 
@@ -357,7 +393,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data-path")
     parser.add_argument("-S", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--tolerance", type=float, default=0.02)
-    parser.add_argument("--remote")
+    parser.add_argument("--remote", help="DVC remote (default: the project's default remote)")
+    parser.add_argument("--registry", help="git URL of the model registry the hosts share")
     args = parser.parse_args(argv)
     retrain(
         project_dir=args.project_dir,
@@ -367,6 +404,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         overrides=args.overrides,
         tolerance=args.tolerance,
         remote=args.remote,
+        registry=args.registry,
     )
 
 
