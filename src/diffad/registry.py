@@ -213,6 +213,11 @@ def accepted_files(version: Version, clone: Path) -> dict[str, bytes]:
     }
 
 
+def local_clone(project: Path) -> Path:
+    """Where a host keeps its copy of the registry (``runs/`` is git-ignored)."""
+    return project / "runs" / ".registry"
+
+
 def fetch_bundle(project: Path, url: str, category: str, clone: Path | None = None) -> tuple[Version, Path]:
     """The ``prod`` model of ``category``: its bundle pulled from the project's DVC remote into
     ``models/registry/<category>@v<N>.0.0/bundle`` of ``project`` (kept: a second call reuses it).
@@ -221,7 +226,7 @@ def fetch_bundle(project: Path, url: str, category: str, clone: Path | None = No
     registered ``dvc.lock`` and ``params.yaml``, sharing the project's DVC cache, so the checkout's
     own outputs are never touched."""
     project = project.resolve()
-    clone = sync(url, clone or project / "models" / "registry" / ".registry")
+    clone = sync(url, clone or local_clone(project))
     version = prod_version(clone, category)
     if version is None:
         raise RegistryError(f"{category}: no version in stage {STAGE} in the registry {url}")
