@@ -47,6 +47,7 @@ Run without a server (Prefect starts a temporary local API)::
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 import uuid
@@ -78,6 +79,7 @@ from flows.promotion import DEFAULT_KEYS
 from flows.report import render_report
 from flows.workspace import apply_overrides, category_overrides, lookup, read_params, remove_path
 
+REGISTRY_ENV = "DIFFAD_REGISTRY"  # a worker's default model registry (git URL)
 WORK_ROOT = Path(tempfile.gettempdir()) / "diffad-retrain"  # default parent of staging workspaces
 
 
@@ -139,7 +141,8 @@ def retrain(
         publish: output prefixes copied to ``runs/<category>/accepted/`` (default reports, models).
         remote: a DVC remote: fetch its run-cache first, push outputs + run-cache on acceptance
             (before promoting); None: the project's default remote if it has one; "": none.
-        registry: git URL of the model registry the hosts share (:mod:`diffad.registry`): the
+        registry: git URL of the model registry the hosts share (:mod:`diffad.registry`; None:
+            ``$DIFFAD_REGISTRY`` of the worker, "": none): the
             run is judged against its ``prod`` model and, once accepted, published there as the
             next ``<category>@vN`` with stage ``prod`` (a run that lost a race with another
             host's promotion of the category ends ``not_promoted``); run records go there too.
@@ -176,6 +179,7 @@ def retrain(
         remote = default_remote(project) if remote is None else remote or None
         if remote:
             tasks.sync_remote.with_options(**policy)(workspace, "fetch", remote)
+        registry = os.environ.get(REGISTRY_ENV, "").strip() if registry is None else registry
         if registry:
             expected, registry_baseline = tasks.read_registry(registry, clone, name)
         graph = tasks.read_stage_graph(workspace)
