@@ -209,12 +209,24 @@ def stop_process_fixture():
     return stop_process
 
 
+def _healthy(url: str, prefix: tuple[str, ...] = ()) -> bool:
+    """True once ``url`` answers 200 (asked from inside ``prefix``'s network namespace, if any)."""
+    if prefix:
+        probe = f"import urllib.request; urllib.request.urlopen({url!r}, timeout=2)"
+        return subprocess.run([*prefix, sys.executable, "-c", probe], capture_output=True).returncode == 0
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
 def start_prefect_server(
     log: Path, env: dict[str, str] | None = None, host: str = "127.0.0.1", prefix: tuple[str, ...] = ()
 ) -> tuple[subprocess.Popen, str]:
     """``prefect server start`` at a free port of ``host``; returns the process and its API URL once
     ``/api/health`` answers. ``env``: e.g. ``PREFECT_API_DATABASE_CONNECTION_URL`` (PostgreSQL)."""
-    port = _free_port()
+    port = _free_port() if host == "127.0.0.1" else 4200
     url = f"http://{host}:{port}/api"
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -229,16 +241,12 @@ def start_prefect_server(
         )
     deadline = time.monotonic() + 180  # migrations on a fresh PostgreSQL database, on a loaded machine
     while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return proc, url
-        except OSError:
-            pass
+        if _healthy(f"{url}/health", prefix):
+            return proc, url
         if proc.poll() is not None or time.monotonic() > deadline:
             stop_process(proc)
             raise RuntimeError(f"prefect server did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.5)
+        time.sleep(0.5 if not prefix else 1.0)
 
 
 @pytest.fixture(scope="session")
