@@ -26,7 +26,7 @@ from diffad.artifacts.runs import Baseline, RunRecord, write_run_record
 from diffad.errors import ArtifactError, ValidationFailed
 from flows import promotion
 from flows.dvc_cli import is_transient, run_dvc, stage_graph
-from flows.workspace import create_workspace, dvc_config_local, remove_path, tree_hash
+from flows.workspace import create_workspace, dvc_config_local, lock_outputs, remove_path, tree_hash
 
 
 class ValidationGateFailed(ValidationFailed):
@@ -135,7 +135,12 @@ def run_stage(workspace: Path, stage: str, pull: bool = False) -> None:
     DVC restores a stage from its run-cache only when the outputs are in the local cache, and
     ``dvc fetch --run-cache`` before the run cannot know them: an entry is matched by the hashes of
     the stage's dependencies, which exist only once the stages upstream have run."""
-    run_dvc(["repro", "--single-item", *(["--pull"] if pull else []), stage], workspace, get_run_logger())
+    logger = get_run_logger()
+    run_dvc(["repro", "--single-item", *(["--pull"] if pull else []), stage], workspace, logger)
+    missing = [out for out in lock_outputs(workspace, stage) if not (workspace / out).exists()]
+    if missing:  # restored from a run-cache entry, but an uncached output (`cache: false`) is not in it
+        logger.info("%s: %s not restored from the run-cache; running the stage", stage, ", ".join(missing))
+        run_dvc(["repro", "--single-item", "--force", stage], workspace, logger)
 
 
 @task(name="judge-metrics", task_run_name="judge-metrics", cache_policy=NO_CACHE)

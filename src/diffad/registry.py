@@ -233,7 +233,8 @@ def fetch_bundle(project: Path, url: str, category: str, clone: Path | None = No
     served = project / "models" / "registry" / version.tag / "bundle"
     if served.is_dir():
         return version, served
-    with tempfile.TemporaryDirectory(prefix="diffad-fetch-", dir=project / "models" / "registry") as tmp:
+    served.parent.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="diffad-fetch-", dir=served.parent.parent) as tmp:
         work = Path(tmp)
         files = accepted_files(version, clone)
         for name in ("dvc.lock", "params.yaml"):

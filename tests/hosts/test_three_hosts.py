@@ -176,6 +176,50 @@ def _wait_final(hosts: Hosts, flow: str, count: int, since: str = "1970-01-01") 
     return rows
 
 
+FETCH = """\
+import json, os, sys
+from pathlib import Path
+from diffad.registry import fetch_bundle
+served = {}
+for category in sys.argv[2:]:
+    version, bundle = fetch_bundle(Path(sys.argv[1]), os.environ["DIFFAD_REGISTRY"], category)
+    served[category] = [version.tag, (bundle / "model.json").read_text()]
+print(json.dumps(served))
+"""
+
+
+def _tags(bare: Path) -> list[str]:
+    return run(["git", "-C", str(bare), "tag", "--list"]).stdout.split()
+
+
+def _now(hosts: Hosts) -> str:
+    return _flow_run_states(hosts, "SELECT now()")[0]
+
+
+def _trained(hosts: Hosts) -> dict[str, list[str]]:
+    """Which host really ran ``train`` (not restored), in order, per host."""
+    logs = {h: hosts.root(h) / "trained.log" for h in ("worker1", "worker2")}
+    return {h: log.read_text().split() if log.exists() else [] for h, log in logs.items()}
+
+
+def _records(hosts: Hosts, since: str) -> list[dict]:
+    """Every worker's run records, oldest first."""
+    paths = [
+        p for h in ("worker1", "worker2") for p in (hosts.root(h) / "project/runs/history").glob("*.json")
+    ]
+    records = [json.loads(p.read_text()) for p in paths]
+    return sorted((r for r in records if r["finished"] > since), key=lambda r: r["finished"])
+
+
+def _run_deployment(hosts: Hosts, params: dict, env: dict | None = None) -> None:
+    """``prefect deployment run retrain/on-demand`` with ``params`` (and a run's own env)."""
+    extra = ["--job-variable", f"env={json.dumps(env)}"] if env else []
+    params = {"project_dir": str(hosts.same), **params}
+    hosts.run(
+        "server", *PREFECT, "deployment", "run", "retrain/on-demand", "--params", json.dumps(params), *extra
+    )
+
+
 def test_three_hosts_share_server_remote_and_registry(hosts):
     remote = f"ssh://root@{SERVER_IP}:{SSH_PORT}{hosts.root('server') / 'remote'}"
     for host in ADDRESSES:  # each host: its own checkout with the shared remote (the doc's commands)
@@ -228,6 +272,50 @@ def test_three_hosts_share_server_remote_and_registry(hosts):
         ran = {h: sorted(p.stem for p in (hosts.root(h) / "project/runs/history").glob("*.json"))
                for h in ("worker1", "worker2")}  # fmt: skip
         assert all(len(v) == 1 for v in ran.values()), ran  # both workers took work
-        print("round 1", ran, retrains)
+        assert sorted(_tags(registry_git)) == ["alpha#prod#1", "alpha@v1.0.0", "beta#prod#1", "beta@v1.0.0"]
+
+        # --- the server host serves the promoted models: registry + DVC remote, nothing run there
+        served = json.loads(
+            hosts.run("server", sys.executable, "-c", FETCH, str(hosts.same), "alpha", "beta")
+        )
+        for category in ("alpha", "beta"):
+            accepted = Path("project/runs") / category / "accepted/models/bundle/model.json"
+            [bundle] = [
+                hosts.root(h) / accepted
+                for h in ("worker1", "worker2")
+                if (hosts.root(h) / accepted).exists()
+            ]
+            assert served[category] == [f"{category}@v1.0.0", bundle.read_text()]
+
+        # --- a third category on whichever worker is free: `train` is restored from the remote's run-cache
+        trained = _trained(hosts)
+        since = _now(hosts)
+        _run_deployment(hosts, {"category": "gamma", **options})
+        [gamma] = _wait_final(hosts, "retrain", 1, since)
+        assert gamma.endswith("COMPLETED gamma"), (gamma, _records(hosts, since="")[-1]["reason"])
+        assert _trained(hosts) == trained  # nobody trained again
+
+        # --- two workers promote the same category at once: one wins, the other is not promoted
+        since = _now(hosts)
+        for _ in range(2):
+            _run_deployment(hosts, {"category": "alpha", "overrides": ["train.quality=0.95"], **options})
+        states = sorted(row.split()[1] for row in _wait_final(hosts, "retrain", 2, since))
+        assert states == ["COMPLETED", "FAILED"], states
+        assert sorted(t for t in _tags(registry_git) if t.startswith("alpha")) == [
+            "alpha#prod#1", "alpha#prod#2", "alpha@v1.0.0", "alpha@v2.0.0"]  # fmt: skip
+        outcomes = [r["outcome"] for r in _records(hosts, since="") if r["category"] == "alpha"]
+        assert sorted(outcomes[-2:]) == ["accepted", "not_promoted"], outcomes
+
+        # --- the remote goes down during a run: the push fails, nothing is promoted anywhere
+        before = sorted(_tags(registry_git))
+        since = _now(hosts)
+        hook = {"TINY_EVALUATE_HOOK": f"kill {sshd.process.pid}"}
+        _run_deployment(hosts, {"category": "beta", "overrides": ["train.quality=0.97"], **options}, env=hook)
+        [row] = _wait_final(hosts, "retrain", 1, since)
+        assert " FAILED " in row, row
+        assert sorted(_tags(registry_git)) == before
+        last = _records(hosts, since="")[-1]
+        assert last["category"] == "beta" and last["outcome"] == "failed", last
+        assert "dvc push" in last["reason"], last["reason"]
     finally:
         hosts.pg.stop(prefix=server)
