@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,11 +174,11 @@ def _category_of(path: Path) -> str | None:
     )
 
 
-def _own_or_shared(own: Path, shared: Path, name: str, meta: str) -> Path | None:
-    """``own`` if it exists, else ``shared`` when its ``meta`` JSON says it is category ``name``."""
+def _own_or_shared(own: Path, shared: Path, name: str, meta: Callable[[Path], Path]) -> Path | None:
+    """``own`` if it exists, else ``shared`` when its ``meta(shared)`` JSON says it is category ``name``."""
     if own.is_dir():
         return own
-    return shared if shared.is_dir() and _category_of(shared / meta) == name else None
+    return shared if shared.is_dir() and _category_of(meta(shared)) == name else None
 
 
 def find_categories(root: Path) -> list[Category]:
@@ -204,8 +205,8 @@ def find_categories(root: Path) -> list[Category]:
         found[name] = Category(
             name,
             accepted.reports.root,
-            _own_or_shared(accepted.prepared, layout.prepared, name, INFO_FILE),
-            _own_or_shared(accepted.bundle.root, layout.bundle.root, name, BundleDir(Path()).manifest.name),
+            _own_or_shared(accepted.prepared, layout.prepared, name, lambda p: p / INFO_FILE),
+            _own_or_shared(accepted.bundle.root, layout.bundle.root, name, lambda p: BundleDir(p).manifest),
             source="accepted",
         )
     return list(found.values())

@@ -8,14 +8,16 @@ the typed config before it replaces the file, so a bad value never reaches disk.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
-import tempfile
+import stat
 from pathlib import Path
 
 import yaml
 
 from diffad.config import params_from_dict
+from diffad.files import atomic_write
 
 Scalar = str | int | float | bool
 
@@ -62,10 +64,21 @@ def _edit(text: str, section: str, key: str, value: Scalar) -> str:
     return "".join(lines)
 
 
-def set_params(path: Path, values: dict[str, Scalar]) -> str:
+def set_params(path: Path, values: dict[str, Scalar], loaded: str | None = None) -> str:
     """Set ``{"section.key": value}`` in ``path``; return the new text. Raises ValueError (naming the
-    key) when the section is missing or the typed config rejects the result; the file is then untouched."""
-    text = Path(path).read_text()
+    key) when the section is missing or the typed config rejects the result, and naming the file
+    when it changed since it was read as ``loaded`` (a sha256 from :func:`fingerprint`) or cannot be
+    written; the file is then untouched.
+
+    A symlinked ``params.yaml`` is written through (its target changes, the link stays); the new
+    file keeps the old one's mode and replaces it atomically (:func:`diffad.files.atomic_write`).
+    """
+    path = Path(os.path.realpath(path))
+    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{path}: not writable by this user; nothing was saved")
+    text = path.read_text()
+    if loaded is not None and fingerprint(text) != loaded:
+        raise ValueError(f"{path}: changed on disk since this page read it; reload the page and save again")
     for dotted, value in values.items():
         section, _, key = dotted.partition(".")
         if not key or "." in key:
@@ -77,8 +90,11 @@ def set_params(path: Path, values: dict[str, Scalar]) -> str:
         section, _, key = dotted.partition(".")
         if raw[section][key] != value:
             raise ValueError(f"{path}: {dotted} reads back as {raw[section][key]!r}, not {value!r}")
-    fd, tmp = tempfile.mkstemp(prefix=".params-", suffix=".yaml", dir=Path(path).parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    atomic_write(path, lambda tmp: tmp.write_text(text), mode=mode)
     return text
+
+
+def fingerprint(text: str) -> str:
+    """What :func:`set_params` compares to tell whether the file changed since it was read."""
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -64,11 +64,28 @@ class StageFailed(RuntimeError):
         self.output = output
         match = _EXITED.findall(output)
         self.exit_code = int(match[-1]) if match else None
+        self.cause = failure_cause(output)
         tail = "\n".join(output.splitlines()[-TAIL_LINES:])
+        # the first line says why: it is what a run record keeps (flows.retrain)
         super().__init__(
             f"`dvc {' '.join(command)}` failed in {cwd} (dvc exit {returncode}, "
-            f"stage exit {self.exit_code}):\n{tail}"
+            f"stage exit {self.exit_code}): {self.cause}\n{tail}"
         )
+
+
+_CAUSE = re.compile(r"^(error: \S.*|[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Failed)\b:? ?.*)$")
+MAX_CAUSE = 300  # characters of the cause kept on the first line
+
+
+def failure_cause(output: str) -> str:
+    """The stage's own last error line in ``dvc`` output: a ``diffad`` one-line error
+    (``error: ...``) or a traceback's last line (``ValueError: ...``); else the last line that
+    is not DVC's own ``ERROR: failed to reproduce ...``."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    stage_lines = [line for line in lines if not line.startswith(("ERROR:", "WARNING:", "Running stage"))]
+    found = next((line for line in reversed(stage_lines) if _CAUSE.match(line)), None)
+    cause = found or (stage_lines[-1] if stage_lines else (lines[-1] if lines else "no output"))
+    return cause if len(cause) <= MAX_CAUSE else cause[: MAX_CAUSE - 1] + "…"
 
 
 class TransientStageError(StageFailed):
@@ -93,14 +110,22 @@ def is_transient(exc: BaseException | None) -> bool:
     return isinstance(exc, TransientStageError)
 
 
-def dvc_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+def dvc_environment(base: Mapping[str, str] | None = None, project: Path | None = None) -> dict[str, str]:
     """Environment for DVC and the stage commands it starts.
 
     ``dvc.yaml`` commands call ``python``: put this interpreter's ``bin`` first on ``PATH`` so a
-    stage runs in the same environment as the flow, whatever the worker's shell had. Nothing
-    phones home.
+    stage runs in the same environment as the flow, whatever the worker's shell had. With
+    ``project``, its own ``src/`` and root come first on ``PYTHONPATH``: a staging workspace runs
+    the code of its snapshot, not the checkout the flow was started from (an editable install,
+    or a ``PYTHONPATH`` naming it). Nothing phones home.
     """
     env = dict(os.environ if base is None else base)
+    if project is not None:
+        root = Path(project).resolve()
+        own = [str(root / "src"), str(root)]
+        env["PYTHONPATH"] = os.pathsep.join(
+            [*own, *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)]
+        )
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return dict(quiet_environment(env))
 
@@ -115,7 +140,7 @@ def run_dvc(args: Sequence[str], cwd: Path, logger: logging.Logger | logging.Log
     with subprocess.Popen(
         command,
         cwd=cwd,
-        env=dvc_environment(),
+        env=dvc_environment(project=cwd),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -172,7 +197,9 @@ def ancestors(graph: Mapping[str, set[str]], stage: str) -> set[str]:
 def stage_graph(project: Path) -> dict[str, set[str]]:
     """The pipeline's stage graph as DVC reports it for ``project``."""
     command = [sys.executable, "-m", "dvc", "dag", "--dot"]
-    done = subprocess.run(command, cwd=project, env=dvc_environment(), capture_output=True, text=True)
+    done = subprocess.run(
+        command, cwd=project, env=dvc_environment(project=project), capture_output=True, text=True
+    )
     if done.returncode != 0:
         raise classify_failure(command[3:], done.returncode, done.stdout + done.stderr, project)
     return parse_dot(done.stdout)

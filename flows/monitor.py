@@ -21,6 +21,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.deployments import run_deployment
 
+from diffad.cli import run_command
 from diffad.config import params_from_dict
 from diffad.monitoring.check import MonitorCheck, check_category
 from flows.retrain import CategorySpec, retrain_parameters
@@ -125,4 +126,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)  # a bad log row: one line naming file:line, no traceback

@@ -6,18 +6,15 @@ or by hand as ``diffad <stage-with-dashes> ... -S section.key=value``.
 
 from __future__ import annotations
 
+from stages import die_with_parent
+
 import argparse
-import ctypes
-import ctypes.util
 import logging
-import os
-import signal
 
 from diffad.config import Params, load_params
 from diffad.runtime import configure_threads, select_device
 
 log = logging.getLogger("diffad")
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def stage_parser(doc: str | None) -> argparse.ArgumentParser:
@@ -38,19 +35,13 @@ def stage_parser(doc: str | None) -> argparse.ArgumentParser:
 
 
 def exit_with_parent() -> None:
-    """Ask the kernel to SIGTERM this process when its parent dies (Linux; elsewhere a no-op).
+    """Die with the parent process (:func:`stages.die_with_parent`); a stage script has done this
+    at its first import already, ``diffad <stage>`` does it here.
 
     After ``kill -9`` of ``dvc repro`` its stage would otherwise run on, orphaned, and a new
     ``dvc repro`` would start a second trainer writing the same folder.
     """
-    parent = os.getppid()
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # pragma: no cover - not Linux
-        return
-    if os.getppid() != parent:  # the parent died before the request took effect
-        os.kill(os.getpid(), signal.SIGTERM)
+    die_with_parent()
 
 
 def load_stage_params(args: argparse.Namespace) -> Params:

@@ -6,6 +6,9 @@ caches the per-image L2 norms (N, L) and per-patch norm maps (N, L, H/s, W/s) as
 
 from __future__ import annotations
 
+import stages  # noqa: F401 - first: the stage dies with its parent from here on (stages/__init__.py)
+from stages._stage import load_stage_params, stage_device, stage_parser
+
 import logging
 import time
 from collections.abc import Sequence
@@ -17,7 +20,6 @@ from diffad.cli import run_command
 from diffad.data.dataset import load_prepared
 from diffad.diffusion.checkpoint import load_denoiser
 from diffad.msma.scores import compute_score_norms, save_score_cache, score_sigmas
-from stages._stage import load_stage_params, stage_device, stage_parser
 
 log = logging.getLogger("diffad.cache_scores")
 

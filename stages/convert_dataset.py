@@ -8,6 +8,9 @@ byte-identical, so nothing downstream trains on rejected data.
 
 from __future__ import annotations
 
+import stages  # noqa: F401 - first: the stage dies with its parent from here on (stages/__init__.py)
+from stages._stage import load_stage_params, stage_parser
+
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +21,6 @@ from diffad.data.validation import validate_prepared
 from diffad.errors import ValidationFailed
 from diffad.feedback.dataset import FeedbackInput
 from diffad.feedback.validation import with_feedback_checks
-from stages._stage import load_stage_params, stage_parser
 
 log = logging.getLogger("diffad.convert_dataset")
 

@@ -7,6 +7,9 @@ detectors') in ``--baselines``.
 
 from __future__ import annotations
 
+import stages  # noqa: F401 - first: the stage dies with its parent from here on (stages/__init__.py)
+from stages._stage import load_stage_params, stage_device, stage_parser
+
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +20,6 @@ from diffad.detectors.base import model_files
 from diffad.evaluation.evaluate import run
 from diffad.inference.models import Models
 from diffad.msma.scores import load_score_cache
-from stages._stage import load_stage_params, stage_device, stage_parser
 
 log = logging.getLogger("diffad.evaluate")
 

@@ -7,6 +7,9 @@ methods on the same data and backbone. Which detectors: every registered one who
 
 from __future__ import annotations
 
+import stages  # noqa: F401 - first: the stage dies with its parent from here on (stages/__init__.py)
+from stages._stage import load_stage_params, stage_device, stage_parser
+
 import logging
 import time
 from collections.abc import Sequence
@@ -16,7 +19,6 @@ from diffad.cli import run_command
 from diffad.data.dataset import load_prepared
 from diffad.detectors.base import ImageDetector, detector_classes
 from diffad.inference.models import Models
-from stages._stage import load_stage_params, stage_device, stage_parser
 
 log = logging.getLogger("diffad.fit_baselines")
 

@@ -6,6 +6,9 @@ score = -log p can be shown as a percentile of the good ones.
 
 from __future__ import annotations
 
+import stages  # noqa: F401 - first: the stage dies with its parent from here on (stages/__init__.py)
+from stages._stage import load_stage_params, stage_parser
+
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +17,6 @@ from diffad.cli import run_command
 from diffad.data.dataset import load_prepared
 from diffad.msma.mixture import fit_gmm
 from diffad.msma.scores import load_score_cache
-from stages._stage import load_stage_params, stage_parser
 
 log = logging.getLogger("diffad.fit_gmm")
 

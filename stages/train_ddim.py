@@ -7,6 +7,9 @@ interrupted run continues where it stopped.
 
 from __future__ import annotations
 
+import stages  # noqa: F401 - first: the stage dies with its parent from here on (stages/__init__.py)
+from stages._stage import load_stage_params, stage_device, stage_parser
+
 import json
 import logging
 from collections.abc import Sequence
@@ -16,7 +19,6 @@ from diffad.cli import run_command
 from diffad.data.dataset import load_prepared
 from diffad.diffusion.training import train_denoiser
 from diffad.files import atomic_write
-from stages._stage import load_stage_params, stage_device, stage_parser
 
 log = logging.getLogger("diffad.train_ddim")
 

@@ -7,6 +7,9 @@ per-epoch train/validation NLL (DVC plot).
 
 from __future__ import annotations
 
+import stages  # noqa: F401 - first: the stage dies with its parent from here on (stages/__init__.py)
+from stages._stage import load_stage_params, stage_device, stage_parser
+
 import csv
 import logging
 from collections.abc import Sequence
@@ -18,7 +21,6 @@ from diffad.files import atomic_write
 from diffad.msma.patchflow.model import save_patchflow
 from diffad.msma.patchflow.training import train_patchflow
 from diffad.msma.scores import load_score_cache
-from stages._stage import load_stage_params, stage_device, stage_parser
 
 log = logging.getLogger("diffad.train_flow")
 

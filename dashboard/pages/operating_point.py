@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, params_file, ui
+from diffad.artifacts.layout import BundleDir
 from diffad.detectors import served_method
 from diffad.evaluation.thresholds import MethodThresholds, false_alarm_threshold, false_alarm_upper_bound
 from diffad.metrics.normalize import ScoreNormalizer
@@ -68,12 +69,13 @@ st.title("Operating point")
 cat = ui.category("models/bundle/bundle.json")
 if cat.bundle is None:
     ui.stop_missing(data.MissingArtifact(data.project_root() / "models" / "bundle" / "bundle.json"))
-meta = ui.need(data.read_json, cat.bundle / "bundle.json")
+manifest = BundleDir(cat.bundle).manifest
+meta = ui.need(data.read_json, manifest)
 try:
     thresholds = {m: MethodThresholds.from_dict(t) for m, t in meta["thresholds"].items()}
 except (KeyError, TypeError) as exc:
     st.error(
-        f"`{cat.bundle / 'bundle.json'}` has no calibration operating point ({exc}); it was written by an "
+        f"`{manifest}` has no calibration operating point ({exc}); it was written by an "
         "older diffad. Rebuild it with `dvc repro`."
     )
     st.stop()
@@ -190,6 +192,9 @@ st.markdown(
     "stay the same; every method gets the same reference-scale score."
 )
 path = data.project_root() / "params.yaml"
+loaded_key = f"params-read:{path}"  # what the page read: a save refuses a file edited since
+if path.is_file() and loaded_key not in st.session_state:
+    st.session_state[loaded_key] = params_file.fingerprint(path.read_text())
 save_rate, save_fixed = st.columns(2)
 updates = None
 if save_rate.button("Save as target false-alarm rate", disabled=not path.is_file()):
@@ -198,10 +203,12 @@ if save_fixed.button("Save as fixed score", disabled=not path.is_file() or fixed
     updates = {"evaluate.threshold_policy": "fixed_score", "evaluate.fixed_score": fixed}
 if updates:
     try:
-        params_file.set_params(path, updates)
+        written = params_file.set_params(path, updates, loaded=st.session_state.get(loaded_key))
     except (OSError, ValueError) as exc:
+        st.session_state.pop(loaded_key, None)  # re-read on the next run: the user has seen why
         st.error(f"`{path}` was not changed: {exc}")
     else:
+        st.session_state[loaded_key] = params_file.fingerprint(written)
         shown = ", ".join(f"`{k}: {v}`" for k, v in updates.items())
         st.success(f"Wrote {shown} into `{path}`. Run `dvc repro` to ship it (dvc.lock records it).")
 if not path.is_file():

@@ -77,3 +77,21 @@ class Raw:
 @pytest.fixture
 def raw(tmp_path: Path) -> Raw:
     return Raw(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory):
+    """Two fitted models (different training images): bundle A and bundle B."""
+    from tests.faults.bundles import fitted_models
+
+    root = tmp_path_factory.mktemp("models")
+    return fitted_models(root / "a", seed=1), fitted_models(root / "b", seed=2)
+
+
+@pytest.fixture
+def bundle(models, tmp_path) -> Path:
+    root = tmp_path / "models" / "bundle"
+    from tests.faults.bundles import publish
+
+    publish(models[0], root)
+    return root

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from stages.convert_dataset import main as convert
+
 import json
 import os
 import shutil
@@ -11,7 +13,6 @@ import pytest
 from PIL import Image
 
 from diffad.errors import DataError, ValidationFailed
-from stages.convert_dataset import main as convert
 
 
 def run(raw, params, tmp_path):

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from diffad.artifacts.layout import BundleDir
 from tests.integration.conftest import copy_project, dvc, project_env
 
 pytestmark = pytest.mark.slow
@@ -88,8 +89,8 @@ def test_a_new_method_is_one_new_module(reproduced_project: Path, tmp_path: Path
     assert list(metrics)[-1] == "toy_mean" and 0.0 <= metrics["toy_mean"]["image_auroc"] <= 1.0
     assert metrics["toy_mean"]["pixel_auroc"] is not None
     bundle = project / "models/bundle"
-    assert "toy_mean" in json.loads((bundle / "bundle.json").read_text())["methods"]
-    assert (bundle / "toy_mean.npy").is_file()
+    assert "toy_mean" in json.loads(BundleDir(bundle).manifest.read_text())["methods"]
+    assert BundleDir(bundle).model_file("toy_mean.npy").is_file()
 
     images = sorted((project / "data/prepared/images/test").rglob("*.png"))[:3]
     predict = subprocess.run(

@@ -7,6 +7,7 @@ import json
 import pandas as pd
 import pytest
 
+from diffad.artifacts.layout import BundleDir
 from tests.integration.conftest import dvc
 
 pytestmark = pytest.mark.slow
@@ -55,7 +56,7 @@ def test_full_pipeline_reports_every_method(reproduced_project):
         assert values["ms_per_image"] > 0
     scores = pd.read_csv(tiny_project / "reports/scores.csv")
     assert "unknown" in set(scores["label"])
-    assert (tiny_project / "models/bundle/bundle.json").exists()
+    assert BundleDir(tiny_project / "models/bundle").manifest.exists()
     assert any((tiny_project / "reports/heatmaps/ddim").rglob("*.png"))
     shown = dvc(tiny_project, "metrics", "show", "--json")
     assert "image_auroc" in shown.stdout
@@ -167,9 +168,9 @@ def test_a_bundle_written_before_threads_became_a_fixed_count_still_loads(reprod
 
     bundle = tmp_path / "bundle"
     shutil.copytree(reproduced_project / "models/bundle", bundle)
-    meta = json.loads((bundle / "bundle.json").read_text())
+    meta = json.loads(BundleDir(bundle).manifest.read_text())
     meta["params"]["runtime"]["threads"] = 0
-    (bundle / "bundle.json").write_text(json.dumps(meta))
+    BundleDir(bundle).manifest.write_text(json.dumps(meta))
     assert Predictor.load(bundle, "cpu").methods == meta["methods"]
 
 
@@ -185,10 +186,10 @@ def test_a_bundle_written_before_composites_had_their_key_still_serves_fused(rep
 
     bundle = tmp_path / "bundle"
     shutil.copytree(reproduced_project / "models/bundle", bundle)
-    meta = json.loads((bundle / "bundle.json").read_text())
+    meta = json.loads(BundleDir(bundle).manifest.read_text())
     composites = meta.pop("composites")
     meta["fusion"] = composites["fused"]
-    (bundle / "bundle.json").write_text(json.dumps(meta))
+    BundleDir(bundle).manifest.write_text(json.dumps(meta))
     images = torch.rand(2, 3, meta["resolution"], meta["resolution"]) * 2 - 1
     old = Predictor.load(bundle, "cpu").models.score(images, ("fused", "ensemble"))
     new = Predictor.load(reproduced_project / "models/bundle", "cpu").models.score(

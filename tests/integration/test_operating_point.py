@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from diffad.artifacts.layout import BundleDir
 from diffad.config import load_params
 from diffad.data.manifest import read_manifest
 
@@ -47,7 +48,7 @@ def run_evaluate(project: Path, data: Path, out: Path, params: str = "params.yam
     ]
     done = subprocess.run(cmd, cwd=project, text=True, capture_output=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads((out / "bundle" / "bundle.json").read_text())
+    return json.loads(BundleDir(out / "bundle").manifest.read_text())
 
 
 def thresholds_bytes(bundle: dict) -> bytes:
@@ -78,7 +79,7 @@ def test_the_bundle_states_its_operating_point_from_the_calibration_images(repro
     manifest = read_manifest(project / "data/prepared/manifest.csv")
     n_calibration = int((manifest["split"] == "calibration").sum())
     params = load_params(project / "params.yaml")
-    bundle = json.loads((project / "models/bundle/bundle.json").read_text())
+    bundle = json.loads(BundleDir(project / "models/bundle").manifest.read_text())
     metrics = json.loads((project / "reports/metrics.json").read_text())
     rate = params.evaluate.target_false_alarm_rate
     for method, t in bundle["thresholds"].items():
@@ -113,7 +114,7 @@ def test_no_test_label_can_change_the_shipped_thresholds(reproduced_project, tmp
     manifest.to_csv(data / "manifest.csv", index=False, float_format="%.6g")
 
     permuted = run_evaluate(project, data, tmp_path / "permuted")
-    original = json.loads((project / "models/bundle/bundle.json").read_text())
+    original = json.loads(BundleDir(project / "models/bundle").manifest.read_text())
     assert thresholds_bytes(permuted) == thresholds_bytes(original)
     metrics = json.loads((tmp_path / "permuted/reports/metrics.json").read_text())
     assert metrics != json.loads((project / "reports/metrics.json").read_text())
@@ -172,7 +173,7 @@ def test_a_threshold_saved_in_the_dashboard_is_what_the_next_evaluate_ships(
     before = (view / "params.yaml").read_text()
 
     _, at = _dashboard_decisions(view, "padim", monkeypatch)
-    t = json.loads((project / "models/bundle/bundle.json").read_text())["thresholds"]["padim"]
+    t = json.loads(BundleDir(project / "models/bundle").manifest.read_text())["thresholds"]["padim"]
     calibration = np.asarray(t["good_scores"])
     chosen = float(np.median(calibration))
     at.slider(key="threshold_padim").set_value(chosen).run()
@@ -204,7 +205,7 @@ def test_saving_the_shipped_threshold_as_a_rate_keeps_the_shipped_target(
     for name in ("reports", "data"):
         (view / name).symlink_to(reproduced_project / name)
     shutil.copytree(reproduced_project / "models", view / "models", symlinks=True)
-    manifest = view / "models/bundle/bundle.json"
+    manifest = BundleDir(view / "models/bundle").manifest
     meta = json.loads(manifest.read_text())
     point = meta["thresholds"]["padim"]["operating_point"]
     assert point["calibration_images"] == 8 and point["calibration_alarms"] == 1

@@ -19,7 +19,9 @@ dashboard read a whole project, so :class:`ProjectLayout` also names the folders
             validation.json            every check, observed value, offending files
             validation.html
             summary.json               flat counts                       dvc metrics
-    models/bundle/bundle.json          BundleDir: the bundle manifest (see records.py)
+    models/bundle/CURRENT              BundleDir: names the version served (diffad.files.publish_version)
+    models/bundle/v-<bundle id>/       one immutable version: bundle.json (the manifest, with the
+                                       sha256 of every file; see records.py) and the model files
     data/prepared/display/<split>/<defect>/<stem>.png   test images at display resolution
     runs/                              RunsDir: the retrain flows' records
         <category>/accepted/           the promoted run: metrics.json, run.json, dvc.lock,
@@ -41,6 +43,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from diffad.errors import DiffadError
+from diffad.files import current_version
+
 REPORTS = "reports"
 MODELS = "models"
 RUNS = "runs"
@@ -51,6 +56,7 @@ MONITORING = "data/monitoring"  # production scores: MonitoringDir
 MANIFEST_FILE = "manifest.csv"  # data/prepared/manifest.csv (columns: diffad.data.manifest)
 INFO_FILE = "info.json"  # data/prepared/info.json
 PARAMS_FILE = "params.yaml"
+MANIFEST = "bundle.json"  # a bundle version's manifest
 LOCK_FILE = "dvc.lock"
 CURVE_NAMES = ("roc", "pr", "pro")
 DISPLAY_MAX_SIDE = 512  # display copies of test images: the source's side, at most this
@@ -143,16 +149,30 @@ class ReportsDir:
 
 @dataclass(frozen=True)
 class BundleDir:
-    """``evaluate --bundle <root>``: the model bundle."""
+    """``evaluate --bundle <root>``: the model bundle, a folder of immutable versions and the
+    pointer to the one served (a plain folder holding ``bundle.json`` is one version itself).
+
+    ``manifest`` and ``model_file`` resolve the pointer on every call: code that reads more than
+    one file resolves :meth:`current` once and reads everything from it.
+    """
 
     root: Path
 
+    def current(self) -> BundleDir:
+        """The version served now (a :class:`BundleDir` of a plain folder)."""
+        return BundleDir(current_version(self.root))
+
     @property
     def manifest(self) -> Path:
-        return self.root / "bundle.json"
+        """``bundle.json`` of the version served (a damaged pointer: the folder's own, which is
+        absent; :func:`diffad.artifacts.runs.read_bundle_manifest` names the pointer)."""
+        try:
+            return self.current().root / MANIFEST
+        except DiffadError:
+            return self.root / MANIFEST
 
     def model_file(self, filename: str) -> Path:
-        return self.root / filename
+        return self.current().root / filename
 
 
 def display_path(image_path: str) -> str:

@@ -21,7 +21,8 @@ from diffad.errors import ArtifactError
 from diffad.files import atomic_write
 
 SCHEMA_VERSION = 1
-BUNDLE_FORMAT = 2  # bundle.json "format", bumped when a bundle can no longer be loaded as before:
+BUNDLE_FORMAT = 3  # bundle.json "format", bumped when a bundle can no longer be loaded as before:
+#   3: "files": the sha256 of every file the bundle holds, verified on load
 #   2: operating point from the calibration split (1: max-F1 on the test labels)
 METRIC_KEYS = (  # the per-method keys of metrics.json that consumers show, in display order
     "image_auroc",

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from diffad.artifacts.layout import BundleDir, RunsDir
+from diffad.artifacts.layout import MANIFEST, BundleDir, RunsDir
 from diffad.artifacts.records import (
     BUNDLE_FORMAT,
     SCHEMA_VERSION,
@@ -32,7 +32,8 @@ from diffad.artifacts.records import (
     read_metrics,
     write_json,
 )
-from diffad.errors import ArtifactError
+from diffad.errors import ArtifactError, DiffadError
+from diffad.files import sha256_of
 
 OUTCOME_TEXT = {
     "accepted": "accepted",
@@ -164,14 +165,29 @@ def read_accepted(runs: RunsDir, category: str) -> AcceptedRun | None:
 
 
 def write_bundle_manifest(bundle: BundleDir, meta: dict[str, Any]) -> Path:
-    """``bundle.json``: ``format`` first, then whatever the bundle's writer puts in ``meta``
-    (category, resolution, transform, methods, params, thresholds, standardizers, ...)."""
-    return write_json(bundle.manifest, {"format": BUNDLE_FORMAT, **meta})
+    """``bundle.json`` of a bundle folder being written: ``format`` first, then whatever the
+    bundle's writer puts in ``meta`` (category, resolution, transform, methods, params,
+    thresholds, standardizers, ...), then ``files``: the sha256 of every other file in the folder,
+    so the manifest's own hash (the bundle id) covers every byte of the bundle."""
+    folder = bundle.root
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for path in sorted(folder.iterdir()):
+        if path.name == MANIFEST:
+            continue
+        if not path.is_file() or path.is_symlink():
+            raise ArtifactError(f"{path}: a bundle holds plain files only")
+        files[path.name] = sha256_of(path)
+    return write_json(folder / MANIFEST, {"format": BUNDLE_FORMAT, **meta, "files": files})
 
 
 def read_bundle_manifest(bundle: BundleDir) -> dict[str, Any]:
-    """The manifest; :class:`ArtifactError` when absent, not JSON or of another format."""
-    path = bundle.manifest
+    """The manifest of the version served; :class:`ArtifactError` when absent, not JSON or of
+    another format."""
+    try:
+        path = bundle.current().manifest
+    except DiffadError as exc:  # a damaged version pointer
+        raise ArtifactError(str(exc)) from None
     if not path.exists():
         raise ArtifactError(f"{path}: not found; is {bundle.root} a model bundle (models/bundle)?")
     meta = read_json(path)

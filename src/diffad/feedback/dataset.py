@@ -22,6 +22,7 @@ agrees with its source split it changes nothing; where it would move a test imag
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,6 +129,12 @@ class FeedbackInput:
                 left_out.append({"image": name, "reason": reason})
                 continue
             item = self.item(image)
+            escape = outside(item.image, self.dir.images) or (
+                item.mask and outside(item.mask, self.dir.masks)
+            )
+            if escape:
+                left_out.append({"image": name, "reason": escape})
+                continue
             if not item.image.is_file() or file_sha256(item.image) != image.sha256:
                 left_out.append({"image": name, "reason": "image missing or changed (validation names it)"})
                 continue
@@ -154,6 +161,14 @@ class FeedbackInput:
             "left_out": left_out,
         }
         return joined
+
+
+def outside(path: Path, folder: Path) -> str:
+    """Why ``path`` (links followed) is not a file inside ``folder``; "" when it is."""
+    real, home = Path(os.path.realpath(path)), Path(os.path.realpath(folder))
+    if real.is_relative_to(home):
+        return ""
+    return f"{path} leads out of {folder} (to {real}); feedback files are copies made at review time"
 
 
 def source_hashes(rows: list[ManifestRow], prepared_root: Path) -> dict[str, str]:

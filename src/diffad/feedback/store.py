@@ -28,7 +28,7 @@ from diffad.feedback.verdicts import (
     read_verdicts,
     utc_now,
 )
-from diffad.files import atomic_write
+from diffad.files import atomic_write, sha256_of
 
 
 @dataclass(frozen=True)
@@ -41,14 +41,6 @@ class ReviewedPrediction:
     score: float | None = None
     norm_score: float | None = None
     threshold: float | None = None
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def mask_to_source(mask: np.ndarray, size: tuple[int, int], transform: Transform) -> Image.Image:

@@ -90,7 +90,7 @@ def _unknown(feedback: FeedbackInput, row: Verdict) -> str | None:
 
 def _ambiguous(index: int, row: Verdict, effective: dict) -> str | None:
     winner_index, winner = effective[row.key]
-    if index != winner_index and row.time > winner.time:
+    if index != winner_index and row.instant > winner.instant:
         return f"superseded by line {winner_index + 1}, which has an earlier time ({winner.time})"
     return None
 

@@ -15,18 +15,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from diffad import jsonl
 from diffad.errors import DataError
 from diffad.files import append_whole
 
 SCHEMA_VERSION = 1
 VERDICTS = ("defect", "good", "unsure")  # good = a false alarm (or a confirmed good image)
+RESERVED_TYPES = ("good", "unknown")  # test/good holds good images, test/unknown unlabelled ones
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # defect types become folder names
 
@@ -59,6 +60,11 @@ class Verdict:
     @property
     def key(self) -> tuple[str, str]:
         return (self.reviewer, self.image_sha256)
+
+    @property
+    def instant(self) -> datetime:
+        """``time`` as an aware UTC datetime (compare these, never the strings)."""
+        return datetime.fromisoformat(self.time.replace("Z", "+00:00")).astimezone(UTC)
 
     @property
     def flagged(self) -> bool | None:
@@ -95,35 +101,38 @@ def check_verdict(raw: Any, where: str) -> Verdict:
         )
     if raw["schema_version"] != SCHEMA_VERSION:
         raise FeedbackError(f"{where}: schema_version {raw['schema_version']!r}, expected {SCHEMA_VERSION}")
-    for key in ("category", "reviewer", "time", "image_sha256", "image", "source_name", "verdict"):
-        if not isinstance(raw[key], str) or not raw[key].strip():
-            raise FeedbackError(f"{where}: {key} must be a non-empty string, got {raw[key]!r}")
+    for key in ("category", "reviewer", "image_sha256", "image", "source_name", "verdict"):
+        jsonl.text(raw, key, where, FeedbackError)
     for key in _OPTIONAL_TEXT:
-        if raw[key] is not None and (not isinstance(raw[key], str) or not raw[key]):
-            raise FeedbackError(f"{where}: {key} must be a non-empty string or null, got {raw[key]!r}")
+        jsonl.text(raw, key, where, FeedbackError, optional=True)
     for key in _OPTIONAL_NUMBER:
-        value = raw[key]
-        ok = value is None or (
-            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        )
-        if not ok:
-            raise FeedbackError(f"{where}: {key} must be a finite number or null, got {value!r}")
+        jsonl.number(raw, key, where, FeedbackError, optional=True)
     if raw["verdict"] not in VERDICTS:
         raise FeedbackError(f"{where}: verdict {raw['verdict']!r} is not one of {', '.join(VERDICTS)}")
     if not _SHA256.fullmatch(raw["image_sha256"]):
         raise FeedbackError(f"{where}: image_sha256 {raw['image_sha256']!r} is not a sha256 hex digest")
-    try:
-        stamp = datetime.fromisoformat(raw["time"].replace("Z", "+00:00"))
-    except ValueError:
-        raise FeedbackError(f"{where}: time {raw['time']!r} is not ISO 8601") from None
-    if stamp.utcoffset() is None or stamp.utcoffset().total_seconds() != 0:
+    jsonl.instant(raw, "time", where, FeedbackError)
+    if not raw["time"].endswith(("Z", "+00:00")):
         raise FeedbackError(f"{where}: time {raw['time']!r} must be UTC (end in Z)")
     for key in ("image", "mask"):
         value = raw[key]
         if value is not None and (value.startswith("/") or ".." in Path(value).parts):
             raise FeedbackError(f"{where}: {key} {value!r} must be a path inside data/feedback/")
+    if not re.fullmatch(rf"images/{raw['image_sha256']}\.[a-z0-9]{{1,5}}", raw["image"]):
+        raise FeedbackError(
+            f"{where}: image {raw['image'][:80]!r} is not images/<image_sha256>.<ext> (the reviewed copy)"
+        )
+    if raw["mask"] is not None and not re.fullmatch(r"masks/[0-9a-f]{64}\.png", raw["mask"]):
+        raise FeedbackError(
+            f"{where}: mask {raw['mask'][:80]!r} is not masks/<sha256>.png (an accepted mask)"
+        )
     if raw["verdict"] != "defect" and (raw["defect_type"] is not None or raw["mask"] is not None):
         raise FeedbackError(f"{where}: only a defect verdict has a defect_type or mask")
+    if raw["defect_type"] in RESERVED_TYPES:
+        raise FeedbackError(
+            f"{where}: defect_type {raw['defect_type']!r} names a folder with another meaning "
+            f"({', '.join(RESERVED_TYPES)}); name the defect, or leave it null"
+        )
     if raw["defect_type"] is not None and not _NAME.fullmatch(raw["defect_type"]):
         raise FeedbackError(
             f"{where}: defect_type {raw['defect_type']!r}: use letters, digits, '_', '-', '.' (a folder name)"
@@ -142,18 +151,11 @@ def read_verdicts(path: Path) -> list[Verdict]:
     if not path.is_file():
         return []
     rows = []
-    with open(path, encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            where = f"{path}:{number}"
-            if not text.endswith("\n"):
-                raise FeedbackError(f"{where}: the last row is incomplete (no newline)")
-            try:
-                raw = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise FeedbackError(f"{where}: not valid JSON ({exc.msg})") from None
-            rows.append(check_verdict(raw, where))
+    for where, raw in jsonl.read_rows(path, FeedbackError, partial_last=False):
+        row = check_verdict(raw, where)
+        if row.category != path.stem:  # <category>.jsonl holds that category's verdicts only
+            raise FeedbackError(f"{where}: category {row.category!r} in the verdicts of {path.stem!r}")
+        rows.append(row)
     return rows
 
 

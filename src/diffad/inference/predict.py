@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +35,10 @@ from diffad.detectors import SERVED_METHOD
 from diffad.errors import ConfigError, DataError, DiffadError
 from diffad.evaluation.thresholds import MethodThresholds
 from diffad.feedback.verdicts import utc_now
+from diffad.files import safe_name
 from diffad.inference.bundle import load_bundle
 from diffad.inference.predict_outputs import PREDICTIONS, SKIPPED, OutputFolder, output_names
-from diffad.monitoring.scores_log import bundle_id, log_predictions
+from diffad.monitoring.scores_log import check_appendable, log_predictions
 from diffad.registry import fetch_bundle
 from diffad.runtime import configure_threads, select_device
 from diffad.viz.heatmap import overlay_heatmap
@@ -71,14 +73,18 @@ class PreparedInput:
 class Predictor:
     """A loaded bundle. ``predict`` scores one image; ``predict_batch`` a list."""
 
-    def __init__(self, models, meta: dict, thresholds: dict[str, MethodThresholds]) -> None:
+    def __init__(
+        self, models, meta: dict, thresholds: dict[str, MethodThresholds], bundle_id: str | None = None
+    ) -> None:
         self.models, self.meta, self.thresholds = models, meta, thresholds
         self.methods: list[str] = list(meta["methods"])
+        self.bundle_id = bundle_id  # the id of the bundle these were all loaded from, at once
 
     @classmethod
     def load(cls, bundle_dir: str | Path, device: str | torch.device = "cpu") -> Predictor:
         device = select_device(device) if isinstance(device, str) else device
-        return cls(*load_bundle(Path(bundle_dir), device))
+        bundle = load_bundle(Path(bundle_dir), device)
+        return cls(bundle.models, bundle.meta, bundle.thresholds, bundle.bundle_id)
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         """(1, 3, R, R) in [-1, 1], exactly as `convert_dataset` prepared the training images."""
@@ -155,17 +161,46 @@ class Predictor:
 
 def collect_inputs(inputs: Sequence[Path]) -> list[Path]:
     """Image files named directly or found (recursively) in folders, in a stable order, once each."""
+    return scan_inputs(inputs)[0]
+
+
+def scan_inputs(inputs: Sequence[Path]) -> tuple[list[Path], list[dict[str, str]]]:
+    """(image files, skipped): files named directly or found (recursively) in folders, in a
+    stable order, once each; entries with an image suffix that are not regular files (a FIFO, a
+    device, a dangling link, a folder named ``x.png``) are skipped with the reason, never read."""
     files: list[Path] = []
+    skipped: list[dict[str, str]] = []
     for path in inputs:
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        elif path.is_file():
-            files.append(path)
+            candidates = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.exists() or path.is_symlink():
+            candidates = [path]
         else:
-            raise DataError(f"{path}: no such file or folder")
+            raise DataError(f"{safe_name(path)}: no such file or folder")
+        for candidate in candidates:
+            reason = not_a_regular_file(candidate)
+            if reason:
+                skipped.append({"path": safe_name(candidate), "error": f"{safe_name(candidate)}: {reason}"})
+            else:
+                files.append(candidate)
     if not files:
-        raise DataError(f"no images found in {', '.join(map(str, inputs))}")
-    return list(dict.fromkeys(files))
+        raise DataError(f"no images found in {', '.join(safe_name(p) for p in inputs)}")
+    return list(dict.fromkeys(files)), skipped
+
+
+def not_a_regular_file(path: Path) -> str:
+    """Why ``path`` is not an image file to read ("" when it is a regular file, or a link to one)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "a dangling link" if path.is_symlink() else "vanished"
+    except OSError as exc:
+        return f"cannot be examined ({exc.strerror})"
+    if stat.S_ISREG(mode):
+        return ""
+    kinds = {stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket"}
+    kind = next((name for test, name in kinds.items() if test(mode)), "a device")
+    return f"{'a link to ' if path.is_symlink() else ''}{kind}, not an image file"
 
 
 def predict_files(
@@ -177,26 +212,32 @@ def predict_files(
     strict: bool = False,
     force: bool = False,
     batch_size: int = 16,
+    not_files: Sequence[dict[str, str]] = (),
 ) -> pd.DataFrame:
     """Score ``files``, write heatmaps and ``predictions.csv`` under ``out_dir``; return the table.
 
     At most ``batch_size`` prepared inputs are held at a time (see the module docstring).
+    ``not_files``: inputs :func:`scan_inputs` skipped, listed with the unreadable ones. The
+    table's ``path`` and ``heatmap`` are :func:`safe_name` text; ``table.attrs["sources"]`` holds
+    the input files themselves.
     """
     from diffad.viz.heatmap import save_png
 
     names = output_names(files)
     out = OutputFolder(out_dir, names, force=force)
     rows: list[dict] = []
-    skipped: list[dict[str, str]] = []
+    skipped: list[dict[str, str]] = list(not_files)
+    sources: list[Path] = []
     for batch in _batches(_prepared(predictor, files, names, skipped, strict), batch_size):
         predictions = predictor.score([prepared for _, _, prepared in batch], method)
         for (path, name, _), pred in zip(batch, predictions, strict=True):
             heatmap_path = ""
             if pred.overlay is not None:
-                heatmap_path = str(out.write(name, lambda tmp, a=pred.overlay: save_png(a, tmp)))
+                heatmap_path = safe_name(out.write(name, lambda tmp, a=pred.overlay: save_png(a, tmp)))
+            sources.append(path)
             rows.append(
                 {
-                    "path": str(path),
+                    "path": safe_name(path),
                     "method": method,
                     "score": pred.score,
                     "norm_score": pred.norm_score,
@@ -206,6 +247,7 @@ def predict_files(
                 }
             )
     table = pd.DataFrame(rows, columns=COLUMNS)
+    table.attrs["sources"] = sources  # the files themselves, row by row (names may not be UTF-8)
     out.write(PREDICTIONS, lambda tmp: table.to_csv(tmp, index=False))
     if skipped:
         out.write(SKIPPED, lambda tmp: pd.DataFrame(skipped).to_csv(tmp, index=False))
@@ -223,7 +265,7 @@ def _prepared(
         except DataError as exc:
             if strict:
                 raise
-            skipped.append({"path": str(path), "error": str(exc)})
+            skipped.append({"path": safe_name(path), "error": safe_name(str(exc))})
             log.warning("skipped %s", exc)
             continue
         prepared = predictor.prepare(image)
@@ -295,20 +337,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"serving {version.tag} (prod in {args.registry}) from {args.bundle}")
     configure_threads(args.threads)
     predictor = Predictor.load(args.bundle, args.device)
-    files = collect_inputs(args.inputs)
+    log = MonitoringDir(args.scores_log).scores_log(predictor.meta["category"])
+    if not args.no_scores_log:  # before any scoring: an unwritable log must not cost the run
+        check_appendable(log)
+    files, not_files = scan_inputs(args.inputs)
     options = {"strict": args.strict, "force": args.force, "batch_size": args.batch_size}
-    table = predict_files(predictor, files, args.method, args.out, **options)
+    table = predict_files(predictor, files, args.method, args.out, not_files=not_files, **options)
     print(table.drop(columns=["heatmap"]).to_string(index=False))
     print(f"\n{summary_line(table, args.out)}")
     if not args.no_scores_log:  # production monitoring (diffad.monitoring): who scored what, when
-        log = MonitoringDir(args.scores_log).scores_log(predictor.meta["category"])
         threshold = predictor.thresholds[args.method].threshold
         when = utc_now()
         log_predictions(
             log,
             table,
             category=predictor.meta["category"],
-            bundle=bundle_id(args.bundle),
+            bundle=predictor.bundle_id,
             threshold=threshold,
             time=when,
         )

@@ -66,7 +66,7 @@ def check_category(
     layout = ProjectLayout(Path(project))
     bundle, since = served_bundle(layout.root, category)
     verdicts = read_verdicts(layout.feedback.verdicts(category))
-    new = sum(1 for v in verdicts if since is None or _time(v.time) > _time(since))
+    new = sum(1 for v in verdicts if since is None or v.instant > _time(since))
     reasons = (
         [f"{new} new verdicts since the served model (limit {cfg.new_verdicts})"]
         if new >= cfg.new_verdicts

@@ -12,16 +12,19 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
+from diffad import jsonl
 from diffad.artifacts.layout import BundleDir
 from diffad.errors import DataError
-from diffad.files import append_whole
+from diffad.files import append_whole, normal_mode, safe_name
+from diffad.metrics.normalize import NORM_MAX
 
 SCHEMA_VERSION = 1
 
@@ -61,33 +64,64 @@ def append_scores(path: Path, rows: Sequence[ScoreRow]) -> None:
     append_whole(path, text, DataError)
 
 
-def read_scores_log(path: Path) -> pd.DataFrame:
-    """The log as a frame (columns :data:`COLUMNS`, file order); empty when absent.
+def check_appendable(path: Path) -> None:
+    """Refuse now, naming ``path``, what :func:`append_scores` would refuse after a whole run:
+    a log that cannot be created or opened for appending, or whose last row lost its newline."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, normal_mode())
+    except OSError as exc:
+        raise DataError(
+            f"{path}: the scores log cannot be written ({exc.strerror}); fix that, or pass "
+            "--scores-log <folder> / --no-scores-log"
+        ) from None
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            raise DataError(f"{path}: does not end with a newline (a truncated row); fix it first")
+    finally:
+        os.close(fd)
 
-    A row that is not valid JSON or lacks a column is a DataError naming ``file:line``; a last
-    line without its newline (a write cut by a crash) is skipped, it was never a whole row.
-    """
+
+def read_scores_log(path: Path, now: datetime | None = None) -> pd.DataFrame:
+    """The log as a frame (columns :data:`COLUMNS`, file order, ``time`` as UTC instants); empty
+    when absent. Every field of every row is checked (:mod:`diffad.jsonl`): whatever is wrong is a
+    DataError naming ``file:line`` and the field. A last line without its newline (a write cut by
+    a crash) is skipped, it was never a whole row."""
     rows = []
     if path.is_file():
-        with open(path, encoding="utf-8") as handle:
-            for number, text in enumerate(handle, start=1):
-                if not text.endswith("\n") or not text.strip():
-                    continue
-                try:
-                    raw = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-                missing = [c for c in COLUMNS if c not in raw] if isinstance(raw, dict) else list(COLUMNS)
-                if missing:
-                    raise DataError(f"{path}:{number}: lacks {', '.join(missing)}")
-                if not all(
-                    isinstance(raw[c], int | float) and math.isfinite(raw[c]) for c in ("score", "threshold")
-                ):
-                    raise DataError(f"{path}:{number}: score and threshold must be finite numbers")
-                rows.append({c: raw[c] for c in COLUMNS})
+        for where, raw in jsonl.read_rows(path, DataError, partial_last=True):
+            rows.append(check_score_row(raw, where, now))
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
-    frame["time"] = pd.to_datetime(frame["time"], utc=True, format="ISO8601")
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)
     return frame
+
+
+def check_score_row(raw: dict, where: str, now: datetime | None = None) -> dict:
+    """One row, every field checked (see :func:`read_scores_log`); ``time`` parsed."""
+    missing = [c for c in COLUMNS if c not in raw]
+    if missing:
+        raise DataError(f"{where}: lacks {', '.join(missing)}")
+    if raw["schema_version"] != SCHEMA_VERSION or isinstance(raw["schema_version"], bool):
+        raise DataError(f"{where}: schema_version {raw['schema_version']!r}, expected {SCHEMA_VERSION}")
+    row = {
+        "schema_version": SCHEMA_VERSION,
+        "time": jsonl.instant(raw, "time", where, DataError, now),
+        "category": jsonl.text(raw, "category", where, DataError),
+        "bundle_id": jsonl.text(raw, "bundle_id", where, DataError, pattern="[0-9a-f]{16}"),
+        "method": jsonl.text(raw, "method", where, DataError),
+        "image": jsonl.text(raw, "image", where, DataError),
+        "image_sha256": jsonl.text(raw, "image_sha256", where, DataError, pattern="[0-9a-f]{64}"),
+        "score": jsonl.number(raw, "score", where, DataError),
+        "norm_score": jsonl.number(raw, "norm_score", where, DataError, low=0, high=NORM_MAX),
+        "threshold": jsonl.number(raw, "threshold", where, DataError),
+        "anomalous": jsonl.boolean(raw, "anomalous", where, DataError),
+        "percentile": jsonl.number(raw, "percentile", where, DataError, low=0, high=100),
+        "heatmap": raw["heatmap"],
+    }
+    if raw["heatmap"] != "":
+        row["heatmap"] = jsonl.text(raw, "heatmap", where, DataError)
+    return row
 
 
 def log_predictions(
@@ -97,6 +131,7 @@ def log_predictions(
     percentile, heatmap) to the log at ``path``; returns the rows written."""
     from diffad.feedback.store import sha256_of
 
+    sources = table.attrs.get("sources") or [Path(p) for p in table["path"]]
     rows = [
         ScoreRow(
             schema_version=SCHEMA_VERSION,
@@ -104,8 +139,8 @@ def log_predictions(
             category=category,
             bundle_id=bundle,
             method=str(r.method),
-            image=str(Path(r.path).resolve()),  # absolute: the dashboard runs elsewhere
-            image_sha256=sha256_of(Path(r.path)),
+            image=safe_name(Path(source).resolve()),  # absolute: the dashboard runs elsewhere
+            image_sha256=sha256_of(Path(source)),
             score=float(r.score),
             norm_score=float(r.norm_score),
             threshold=float(threshold),
@@ -113,7 +148,7 @@ def log_predictions(
             percentile=float(r.percentile),
             heatmap=str(Path(r.heatmap).resolve()) if isinstance(r.heatmap, str) and r.heatmap else "",
         )
-        for r in table.itertuples(index=False)
+        for r, source in zip(table.itertuples(index=False), sources, strict=True)
     ]
     append_scores(path, rows)
     return len(rows)

@@ -3,6 +3,8 @@ checks the verdict file (known images, one effective verdict, no test image leak
 
 from __future__ import annotations
 
+from stages.convert_dataset import main as convert
+
 import json
 from pathlib import Path
 
@@ -14,7 +16,6 @@ from PIL import Image
 from diffad.errors import ValidationFailed
 from diffad.feedback.store import FeedbackStore, mask_to_source
 from diffad.feedback.verdicts import FeedbackError, read_verdicts
-from stages.convert_dataset import main as convert
 from tests.faults.conftest import Raw, noise, save
 
 
