@@ -20,8 +20,10 @@ gallery then shows the PNGs.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from diffad import registry
 from diffad.artifacts import records
 from diffad.artifacts.layout import (
     CURVE_NAMES,
@@ -38,6 +41,7 @@ from diffad.artifacts.layout import (
     BundleDir,
     ProjectLayout,
     ReportsDir,
+    RunsDir,
     ValidationDir,
     display_path,
 )
@@ -102,6 +106,33 @@ def contract_load(reader: Any, path: Path, *args: Any) -> Any:
 
 def project_root() -> Path:
     return Path(os.environ.get(ROOT_ENV) or Path.cwd()).resolve()
+
+
+REGISTRY_ENV = "DIFFAD_REGISTRY"  # git URL of the model registry the hosts share (diffad.registry)
+REGISTRY_SYNC_S = 30.0  # a page fetches the registry at most this often
+_registry_synced: dict[str, float] = {}
+
+
+def runs_dir(root: Path) -> RunsDir:
+    """The run records the pages show: with ``$DIFFAD_REGISTRY``, the registry's (every host's runs
+    and the prod models, fetched into ``runs/.registry``); else the project's own ``runs/``.
+
+    An unreachable registry raises :class:`diffad.registry.RegistryError` the first time; later,
+    the last fetched copy is shown (the error is logged)."""
+    url = os.environ.get(REGISTRY_ENV, "").strip()
+    if not url:
+        return ProjectLayout(root).runs
+    clone = registry.local_clone(root)
+    now = time.monotonic()
+    if now - _registry_synced.get(url, -REGISTRY_SYNC_S) >= REGISTRY_SYNC_S or not (clone / ".git").exists():
+        try:
+            registry.sync(url, clone)
+            _registry_synced[url] = now
+        except registry.RegistryError:
+            if not (clone / ".git").exists():
+                raise
+            logging.getLogger(__name__).exception("registry %s unreachable; showing the last copy", url)
+    return RunsDir(clone / "runs")
 
 
 def _stamp(path: Path) -> int:

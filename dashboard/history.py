@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard.data import METRIC_KEYS, as_number, method_rank
-from diffad.artifacts.layout import HEADLINE, PARAMS_FILE, ProjectLayout
+from dashboard.data import METRIC_KEYS, as_number, method_rank, runs_dir
+from diffad.artifacts.layout import HEADLINE, PARAMS_FILE
 from diffad.artifacts.runs import RunRecord, read_run_records
 
 WORKSPACE = "workspace"
@@ -181,7 +181,7 @@ def _record_run(record: RunRecord) -> Run:
 
 def run_records(root: Path) -> tuple[list[RunRecord], int]:
     """(every run record, oldest first; number of unreadable files) under ``runs/history/``."""
-    records, bad = read_run_records(ProjectLayout(root).runs)
+    records, bad = read_run_records(runs_dir(root))
     return records, len(bad)
 
 

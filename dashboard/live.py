@@ -7,6 +7,7 @@ newest run record of the category, whatever its outcome.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,6 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data
-from diffad.artifacts.layout import ProjectLayout
 from diffad.artifacts.records import Metrics
 from diffad.artifacts.runs import OUTCOME_TEXT, RunRecord, read_accepted, read_run_records
 
@@ -32,11 +32,14 @@ class LiveModel:
 
 def live_model(root: Path, cat: data.Category) -> LiveModel | None:
     """The model that serves ``cat`` now (see the module docstring), or None without metrics."""
-    accepted = read_accepted(ProjectLayout(root).runs, cat.name)
+    accepted = read_accepted(data.runs_dir(root), cat.name)
     if accepted is not None:
-        return LiveModel(
-            "accepted retrain (runs/…/accepted)", accepted.run_id, accepted.accepted_at, accepted.metrics
+        where = (
+            f"prod in the model registry `{os.environ[data.REGISTRY_ENV]}`"
+            if os.environ.get(data.REGISTRY_ENV, "").strip()
+            else "accepted retrain (runs/…/accepted)"
         )
+        return LiveModel(where, accepted.run_id, accepted.accepted_at, accepted.metrics)
     try:
         metrics = data.contract_load(data.records.read_metrics, cat.files.metrics, cat.files.metrics)
     except data.MissingArtifact:
@@ -46,7 +49,7 @@ def live_model(root: Path, cat: data.Category) -> LiveModel | None:
 
 
 def latest_attempt(root: Path, category: str) -> RunRecord | None:
-    records, _ = read_run_records(ProjectLayout(root).runs)
+    records, _ = read_run_records(data.runs_dir(root))
     mine = [r for r in records if r.category == category]
     return mine[-1] if mine else None
 

@@ -5,4 +5,7 @@
 ``flows.serve``       a single-process alternative to workers: every schedule served by one process
 """
 
-import diffad  # noqa: F401, E402  (first: it turns the tools' analytics off before Prefect is imported)
+from diffad.quiet import quiet_environment
+
+# before Prefect, DVC or Great Expectations is imported by any flow module (a worker runs none of our shells)
+quiet_environment()

@@ -31,6 +31,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from diffad.quiet import quiet_environment
+
 log = logging.getLogger("flows.dvc")
 
 TAIL_LINES = 60  # lines of a failed command's output kept in the exception message
@@ -42,6 +44,7 @@ TRANSIENT_PATTERNS = tuple(
         r"CUDA error: (?:all CUDA-capable devices are busy|out of memory|unspecified launch failure)",
         r"Unable to acquire lock",  # another DVC process holds the repository lock
         r"Connection (?:reset|refused|aborted|timed out)",
+        r"Connect call failed",  # asyncssh (DVC's SSH remote): connection refused
         r"Temporary failure in name resolution",
         r"Read timed out",
         r"Resource temporarily unavailable",
@@ -124,10 +127,7 @@ def dvc_environment(base: Mapping[str, str] | None = None, project: Path | None 
             [*own, *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)]
         )
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env.setdefault("DVC_NO_ANALYTICS", "1")
-    env.setdefault("GX_ANALYTICS_ENABLED", "false")
-    env.setdefault("DO_NOT_TRACK", "1")
-    return env
+    return dict(quiet_environment(env))
 
 
 def run_dvc(args: Sequence[str], cwd: Path, logger: logging.Logger | logging.LoggerAdapter = log) -> str:
@@ -154,6 +154,14 @@ def run_dvc(args: Sequence[str], cwd: Path, logger: logging.Logger | logging.Log
     if proc.returncode != 0:
         raise classify_failure(args, proc.returncode, output, cwd)
     return output
+
+
+def default_remote(project: Path) -> str | None:
+    """The project's default DVC remote (``dvc remote default``, ``core.remote``), None if unset."""
+    command = [sys.executable, "-m", "dvc", "remote", "default"]
+    done = subprocess.run(command, cwd=project, env=dvc_environment(), capture_output=True, text=True)
+    name = done.stdout.strip()
+    return name if done.returncode == 0 and name else None
 
 
 def parse_dot(dot: str) -> dict[str, set[str]]:

@@ -19,11 +19,15 @@ DVC owns the stage graph and the cache; Prefect only decides *when* the pipeline
 5. ``judge-metrics``      compares ``reports/metrics.json`` with the run's baseline (the last
    accepted run, else the reports the project serves for the category; :mod:`flows.promotion`);
    a drop beyond ``tolerance`` fails the run, and the rule applied goes into the run record.
-6. ``promote``            only now does anything in the project change: the run's ``dvc.lock``,
+6. ``dvc-push-<remote>``  with a DVC remote (the ``remote`` parameter, else the project's default
+   remote), pushes the run's outputs and run-cache *before* anything is promoted: other
+   machines must be able to fetch whatever a promotion points to, so a remote that cannot be
+   reached fails the run with nothing promoted (what it already uploaded is content-addressed
+   and unreferenced, harmless).
+7. ``promote``            only now does anything in the project change: the run's ``dvc.lock``,
    ``params.yaml``, metrics and published outputs replace ``runs/<category>/accepted/`` in one
    rename. If the run used the project's own ``params.yaml`` unchanged, the project workspace
    is updated too (its outputs, then its ``dvc.lock``), so ``dvc status`` there stays clean.
-7. ``dvc-push-<remote>``  optionally pushes outputs and run-cache to a DVC remote.
 8. ``record-run``         always, whatever the outcome: ``runs/history/<run_id>.json`` (a
    :class:`diffad.artifacts.runs.RunRecord`), the run's validation report beside it, and a
    markdown artifact (outcome, metrics, deltas, rule, every validation check with its files).
@@ -43,6 +47,7 @@ Run without a server (Prefect starts a temporary local API)::
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 import uuid
@@ -55,23 +60,26 @@ from prefect.deployments import run_deployment
 from prefect.tasks import exponential_backoff
 from pydantic import BaseModel, Field
 
+from diffad import registry
 from diffad.artifacts.layout import (
     METRICS_FILE,
     MODELS,
     REPORTS,
     VALIDATION_FILE,
     ProjectLayout,
+    RunsDir,
     ValidationDir,
 )
 from diffad.artifacts.records import ValidationResult, copy_validation, write_json
-from diffad.artifacts.runs import RunRecord
+from diffad.artifacts.runs import RunRecord, write_accepted_info
 from diffad.errors import ConfigError
 from flows import promotion, tasks
-from flows.dvc_cli import ancestors, topological_order
+from flows.dvc_cli import ancestors, default_remote, topological_order
 from flows.promotion import DEFAULT_KEYS
 from flows.report import render_report
 from flows.workspace import apply_overrides, category_overrides, lookup, read_params, remove_path
 
+REGISTRY_ENV = "DIFFAD_REGISTRY"  # a worker's default model registry (git URL)
 WORK_ROOT = Path(tempfile.gettempdir()) / "diffad-retrain"  # default parent of staging workspaces
 
 
@@ -112,6 +120,7 @@ def retrain(
     metrics_file: str = METRICS_FILE,
     publish: list[str] | None = None,
     remote: str | None = None,
+    registry: str | None = None,
     retries: int = 2,
     retry_delay_s: float = 30.0,
     work_dir: str | None = None,
@@ -130,7 +139,13 @@ def retrain(
         validation_stage, validation_report: the DVC stage that validates the data and its report.
         metrics_file: the metrics the decision is based on.
         publish: output prefixes copied to ``runs/<category>/accepted/`` (default reports, models).
-        remote: a DVC remote: fetch its run-cache first, push outputs + run-cache on acceptance.
+        remote: a DVC remote: fetch its run-cache first, push outputs + run-cache on acceptance
+            (before promoting); None: the project's default remote if it has one; "": none.
+        registry: git URL of the model registry the hosts share (:mod:`diffad.registry`; None:
+            ``$DIFFAD_REGISTRY`` of the worker, "": none): the
+            run is judged against its ``prod`` model and, once accepted, published there as the
+            next ``<category>@vN`` with stage ``prod`` (a run that lost a race with another
+            host's promotion of the category ends ``not_promoted``); run records go there too.
         retries, retry_delay_s: retries of transient stage failures, first delay (doubles each time).
         work_dir: parent of the staging workspace (default: the system temp folder).
         keep_workspace: keep the staging workspace after the run (debugging).
@@ -153,14 +168,20 @@ def retrain(
     stage_task = tasks.run_stage.with_options(**policy)
     keys = list(compare or DEFAULT_KEYS)
 
+    clone = workspace.with_name(f"{run_id}.registry")  # this run's copy of the registry
+    expected, registry_baseline = None, None
     state, outcome, reason, data_hash = "Failed", "failed", None, None
     metrics, decision, validation, outputs, order = None, None, None, {}, []
     feedback = None  # what the run did with the reviewers' verdicts (diffad.feedback.effect)
     try:
         ws = tasks.prepare_workspace(project, workspace, params, lookup(params, "data.path"))
         data_hash = ws.data_hash
+        remote = default_remote(project) if remote is None else remote or None
         if remote:
             tasks.sync_remote.with_options(**policy)(workspace, "fetch", remote)
+        registry = os.environ.get(REGISTRY_ENV, "").strip() if registry is None else registry
+        if registry:
+            expected, registry_baseline = tasks.read_registry(registry, clone, name)
         graph = tasks.read_stage_graph(workspace)
         order = topological_order(graph)
         if validation_stage not in graph:
@@ -173,8 +194,10 @@ def retrain(
         done = ancestors(graph, validation_stage) | {validation_stage}
         for stage in order:
             if stage not in done:
-                stage_task(workspace, stage)
-        metrics, decision = tasks.judge_metrics(workspace, project, name, metrics_file, tolerance, keys)
+                stage_task(workspace, stage, pull=bool(remote))
+        metrics, decision = tasks.judge_metrics(
+            workspace, project, name, metrics_file, tolerance, keys, registry_baseline
+        )
         feedback = _feedback_effect(workspace, name)
         if not decision.accepted:
             reason = "metrics fell below the accepted run: " + "; ".join(decision.regressions)
@@ -187,6 +210,12 @@ def retrain(
             "overrides": all_overrides,
             "stages": order,
         }
+        if remote:
+            tasks.sync_remote.with_options(**policy)(workspace, "push", remote)
+        if registry:  # the commit point: from here on every host serves this run
+            tasks.publish_registry(
+                registry, clone, name, _registered_files(workspace, metrics_file, run), expected, run_id
+            )
         outputs = tasks.promote(
             workspace,
             project,
@@ -196,8 +225,6 @@ def retrain(
             run,
             update_project_workspace=params == base,
         )
-        if remote:
-            tasks.sync_remote.with_options(**policy)(workspace, "push", remote)
         state = "Completed"
     except BaseException as exc:
         reason = reason or f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
@@ -241,9 +268,12 @@ def retrain(
             if feedback is not None:
                 write_json(runs.feedback(run_id), feedback)
             history = tasks.record_run(project, record, markdown)
+            if registry:
+                _share_record(registry, clone, ProjectLayout(project).runs, run_id)
         except Exception:  # never hide the run's own outcome behind a bookkeeping error
             logger.exception("could not record run %s", run_id)
             history = None
+        remove_path(clone)
         if not keep_workspace:
             remove_path(workspace)
     logger.info("run %s accepted; history %s", run_id, history)
@@ -270,11 +300,27 @@ def _feedback_effect(workspace: Path, category: str) -> dict | None:
         return {"error": str(exc)}
 
 
+def _registered_files(workspace: Path, metrics_file: str, run: dict[str, Any]) -> dict[str, Path]:
+    """What the registry keeps of an accepted run (its outputs are in the DVC remote)."""
+    info = workspace / ".registry-run.json"
+    write_accepted_info(info, run)
+    layout = ProjectLayout(workspace)
+    return {"dvc.lock": layout.lock, "params.yaml": layout.params, "metrics.json": workspace / metrics_file,
+            "run.json": info}  # fmt: skip
+
+
+def _share_record(url: str, clone: Path, runs: RunsDir, run_id: str) -> None:
+    """The run's record (and its validation report) into the registry, beside every host's."""
+    names = [runs.record(run_id), *sorted(p for p in (runs.history / run_id).rglob("*") if p.is_file())]
+    files = {path.relative_to(runs.root.parent).as_posix(): path for path in names if path.exists()}
+    registry.record(url, clone, files, f"run {run_id}")
+
+
 def _outcome(exc: BaseException) -> str:
     """The run record's outcome for a run that raised ``exc``."""
     if isinstance(exc, tasks.ValidationGateFailed):
         return "rejected"
-    if isinstance(exc, tasks.MetricsRegressed):
+    if isinstance(exc, tasks.MetricsRegressed | registry.PromotionLost):
         return "not_promoted"
     return "failed"
 
@@ -351,7 +397,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data-path")
     parser.add_argument("-S", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--tolerance", type=float, default=0.02)
-    parser.add_argument("--remote")
+    parser.add_argument("--remote", help="DVC remote (default: the project's default remote)")
+    parser.add_argument("--registry", help="git URL of the model registry the hosts share")
     args = parser.parse_args(argv)
     retrain(
         project_dir=args.project_dir,
@@ -361,6 +408,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         overrides=args.overrides,
         tolerance=args.tolerance,
         remote=args.remote,
+        registry=args.registry,
     )
 
 

@@ -9,6 +9,7 @@ which is never retried: the data will not get better by itself.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +19,14 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from diffad import registry
 from diffad.artifacts.layout import ProjectLayout, ValidationDir
 from diffad.artifacts.records import LISTED_FILES, ValidationResult, read_validation
-from diffad.artifacts.runs import RunRecord, write_run_record
+from diffad.artifacts.runs import Baseline, RunRecord, write_run_record
 from diffad.errors import ArtifactError, ValidationFailed
 from flows import promotion
 from flows.dvc_cli import is_transient, run_dvc, stage_graph
-from flows.workspace import create_workspace, remove_path, tree_hash
+from flows.workspace import create_workspace, dvc_config_local, lock_outputs, remove_path, tree_hash
 
 
 class ValidationGateFailed(ValidationFailed):
@@ -126,18 +128,36 @@ def validate_data(workspace: Path, stage: str, report: str) -> ValidationResult:
     cache_policy=NO_CACHE,
     retry_condition_fn=retry_if_transient,
 )
-def run_stage(workspace: Path, stage: str) -> None:
-    """``dvc repro --single-item <stage>``: DVC skips it, restores it from the run-cache, or runs it."""
-    run_dvc(["repro", "--single-item", stage], workspace, get_run_logger())
+def run_stage(workspace: Path, stage: str, pull: bool = False) -> None:
+    """``dvc repro --single-item <stage>``: DVC skips it, restores it from the run-cache, or runs it.
+
+    ``pull``: also download the outputs of a run-cache entry from the workspace's default remote.
+    DVC restores a stage from its run-cache only when the outputs are in the local cache, and
+    ``dvc fetch --run-cache`` before the run cannot know them: an entry is matched by the hashes of
+    the stage's dependencies, which exist only once the stages upstream have run."""
+    logger = get_run_logger()
+    run_dvc(["repro", "--single-item", *(["--pull"] if pull else []), stage], workspace, logger)
+    missing = [out for out in lock_outputs(workspace, stage) if not (workspace / out).exists()]
+    if missing:  # restored from a run-cache entry, but an uncached output (`cache: false`) is not in it
+        logger.info("%s: %s not restored from the run-cache; running the stage", stage, ", ".join(missing))
+        run_dvc(["repro", "--single-item", "--force", stage], workspace, logger)
 
 
 @task(name="judge-metrics", task_run_name="judge-metrics", cache_policy=NO_CACHE)
 def judge_metrics(
-    workspace: Path, project: Path, category: str, metrics_file: str, tolerance: float, keys: Sequence[str]
+    workspace: Path,
+    project: Path,
+    category: str,
+    metrics_file: str,
+    tolerance: float,
+    keys: Sequence[str],
+    baseline: Baseline | None = None,
 ) -> tuple[promotion.Metrics, promotion.Decision]:
-    """Compare the run's metrics with its baseline (:func:`flows.promotion.baseline_for`)."""
+    """Compare the run's metrics with ``baseline`` (the registry's prod model), else
+    :func:`flows.promotion.baseline_for`."""
     metrics = promotion.read_metrics(workspace / metrics_file)
-    decision = promotion.compare_metrics(metrics, promotion.baseline_for(project, category), tolerance, keys)
+    baseline = baseline or promotion.baseline_for(project, category)
+    decision = promotion.compare_metrics(metrics, baseline, tolerance, keys)
     get_run_logger().info(
         "accepted=%s rule: %s; deltas=%s regressions=%s",
         decision.accepted,
@@ -176,8 +196,39 @@ def promote(
 )
 def sync_remote(workspace: Path, action: str, remote: str) -> None:
     """``dvc fetch`` (before: reuse other machines' results) or ``dvc push`` (after acceptance),
-    outputs and run-cache, so that workers on different machines share one cache."""
+    outputs and run-cache, so that workers on different machines share one cache. Before a fetch
+    the remote becomes the workspace's default, from which ``run_stage(pull=True)`` downloads."""
+    if action == "fetch":
+        dvc_config_local(workspace, [("core.remote", remote)])
     run_dvc([action, "--run-cache", "-r", remote], workspace, get_run_logger())
+
+
+@task(name="registry-read", task_run_name="registry-read", cache_policy=NO_CACHE)
+def read_registry(url: str, clone: Path, category: str) -> tuple[int | None, Baseline | None]:
+    """The registry's ``prod`` version of ``category`` and its metrics as the run's baseline."""
+    registry.sync(url, clone)
+    version = registry.prod_version(clone, category)
+    if version is None:
+        get_run_logger().info("registry %s: no prod version of %s yet", url, category)
+        return None, None
+    files = registry.accepted_files(version, clone)
+    info = json.loads(files.get("run.json", b"{}"))
+    metrics = json.loads(files["metrics.json"])
+    get_run_logger().info("registry %s: prod of %s is %s", url, category, version.tag)
+    return version.number, Baseline(
+        "registry", f"{version.tag} (prod in the registry)", info.get("run_id"), metrics
+    )
+
+
+@task(name="registry-publish", task_run_name="registry-publish", cache_policy=NO_CACHE)
+def publish_registry(
+    url: str, clone: Path, category: str, files: dict[str, Path], expected: int | None, run_id: str
+) -> str:
+    """Register the accepted run as the next version and assign it ``prod`` (one atomic push);
+    :class:`diffad.registry.PromotionLost` if another host promoted the category first."""
+    version = registry.publish(url, clone, category, files, expected, f"{category}: promote run {run_id}")
+    get_run_logger().info("registry %s: %s is prod", url, version.tag)
+    return version.tag
 
 
 @task(name="record-run", task_run_name="record-run", cache_policy=NO_CACHE)

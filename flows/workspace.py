@@ -204,10 +204,12 @@ def create_workspace(project: Path, workspace: Path, params: dict[str, Any], dat
         (workspace / PARAMS_FILE).write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def lock_outputs(workspace: Path) -> list[str]:
-    """Every output path recorded in ``workspace/dvc.lock`` (relative, in stage order)."""
+def lock_outputs(workspace: Path, stage: str | None = None) -> list[str]:
+    """Every output path recorded in ``workspace/dvc.lock`` (relative, in stage order), or only
+    ``stage``'s."""
     lock_file = workspace / LOCK_FILE
     if not lock_file.exists():
         return []
-    lock = yaml.safe_load(lock_file.read_text()) or {}
-    return [out["path"] for stage in (lock.get("stages") or {}).values() for out in stage.get("outs", [])]
+    stages = (yaml.safe_load(lock_file.read_text()) or {}).get("stages") or {}
+    chosen = [stages.get(stage) or {}] if stage else stages.values()
+    return [out["path"] for entry in chosen for out in entry.get("outs", [])]

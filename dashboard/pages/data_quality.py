@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, history, ui
-from diffad.artifacts.layout import VALIDATION_FILE, ProjectLayout, ValidationDir
+from diffad.artifacts.layout import VALIDATION_FILE, ValidationDir
 from diffad.artifacts.runs import OUTCOME_TEXT
 
 SHOWN_OFFENDING = 200  # paths listed per failed check
@@ -28,7 +28,7 @@ workspace_label = f"{cat.name}: {cat.source} (last convert_dataset)"
 if cat.files.validation.report.is_file():
     sources[workspace_label] = cat.files.validation
 for record in kept:
-    sources[report_label(record)] = ProjectLayout(root).runs.validation(record.run_id)
+    sources[report_label(record)] = data.runs_dir(root).validation(record.run_id)
 if not sources:
     ui.stop_missing(data.MissingArtifact(cat.files.validation.report))
 latest = kept[0] if kept else None

@@ -7,13 +7,13 @@ the same thin script DVC runs, so a stage behaves identically inside and outside
 from __future__ import annotations
 
 import importlib
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from diffad.errors import DiffadError
+from diffad.quiet import quiet_environment
 
 STAGES = (
     "convert_dataset",
@@ -56,7 +56,7 @@ Any option is passed on to `streamlit run`, e.g.
 
 def run_command(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
     """Run a command's ``main``; user errors print one clear line and exit 2, no traceback."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    quiet_environment()
     try:
         main(argv)
     except DiffadError as exc:

@@ -5,8 +5,10 @@ without training anything:
 
     convert_dataset  data/raw/*.csv -> data/prepared/data.csv + reports/validation/validation.json
                      (fails with exit 2 when a value is not a number in [0, 1])
-    train            -> models/model.json; exits 75 once when $TINY_FAIL_ONCE names a missing file
-    evaluate         -> reports/metrics.json (image_auroc = params train.quality), heatmaps, bundle
+    train            -> models/model.json; exits 75 once when $TINY_FAIL_ONCE names a missing file;
+                     appends $TINY_HOST to $TINY_RUN_LOG
+    evaluate         -> reports/metrics.json (image_auroc = params train.quality), heatmaps, bundle;
+                     first runs $TINY_EVALUATE_HOOK (fault injection)
 
 ``dvc.yaml`` lists ``train`` first, so only DVC's graph gives the right order.
 Prefect never touches ~/.prefect: PREFECT_HOME is a temporary folder, telemetry is off.
@@ -77,6 +79,9 @@ if not report.success:
 
 TRAIN = """\
 import json, os, pathlib, sys, yaml
+if os.environ.get("TINY_RUN_LOG"):  # which host really trained (not restored from the run-cache)
+    with open(os.environ["TINY_RUN_LOG"], "a") as log:
+        log.write(os.environ.get("TINY_HOST", "?") + "\\n")
 marker = os.environ.get("TINY_FAIL_ONCE")
 if marker and not pathlib.Path(marker).exists():
     pathlib.Path(marker).write_text("failed once")
@@ -90,7 +95,9 @@ json.dump(model, open("models/model.json", "w"))
 """
 
 EVALUATE = """\
-import json, pathlib
+import json, os, pathlib, subprocess
+if os.environ.get("TINY_EVALUATE_HOOK"):  # a fault injected after the last stage's pull, e.g. the remote dies
+    subprocess.run(os.environ["TINY_EVALUATE_HOOK"], shell=True, check=True)
 from diffad.artifacts.records import write_metrics
 model = json.load(open("models/model.json"))
 for d in ("reports/heatmaps/defect", "models/bundle"):
@@ -202,36 +209,53 @@ def stop_process_fixture():
     return stop_process
 
 
+def _healthy(url: str, prefix: tuple[str, ...] = ()) -> bool:
+    """True once ``url`` answers 200 (asked from inside ``prefix``'s network namespace, if any)."""
+    if prefix:
+        probe = f"import urllib.request; urllib.request.urlopen({url!r}, timeout=2)"
+        return subprocess.run([*prefix, sys.executable, "-c", probe], capture_output=True).returncode == 0
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def start_prefect_server(
+    log: Path, env: dict[str, str] | None = None, host: str = "127.0.0.1", prefix: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, str]:
+    """``prefect server start`` at a free port of ``host``; returns the process and its API URL once
+    ``/api/health`` answers. ``env``: e.g. ``PREFECT_API_DATABASE_CONNECTION_URL`` (PostgreSQL)."""
+    port = _free_port() if host == "127.0.0.1" else 4200
+    url = f"http://{host}:{port}/api"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [*prefix, sys.executable, "-m", "prefect", "server", "start", "--host", host, f"--port={port}"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={
+                **os.environ,
+                "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",  # cron runs appear at once
+                **(env or {}),
+            },
+        )
+    deadline = time.monotonic() + 180  # migrations on a fresh PostgreSQL database, on a loaded machine
+    while True:
+        if _healthy(f"{url}/health", prefix):
+            return proc, url
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_process(proc)
+            raise RuntimeError(f"prefect server did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.5 if not prefix else 1.0)
+
+
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory):
     """A Prefect server on 127.0.0.1 at a free port; PREFECT_API_URL points at it during the tests."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    log = tmp_path_factory.mktemp("prefect-server") / "server.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={
-                **os.environ,
-                "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
-            },  # cron runs appear at once
-        )
+    proc, url = start_prefect_server(tmp_path_factory.mktemp("prefect-server") / "server.log")
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"prefect server did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
         os.environ["PREFECT_API_URL"] = url
         with temporary_settings(updates={PREFECT_API_URL: url}):
             yield url

@@ -87,8 +87,8 @@ def test_retrain_runs_dvc_stages_in_order_promotes_and_pushes(prefect_server, ti
         "repro-train",
         "repro-evaluate",
         "judge-metrics",
-        "promote",
         "dvc-push-shared",
+        "promote",
         "record-run",
     ]
     assert sorted(runs) == sorted(expected)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from diffad.files import safe_name
 from diffad.inference.bundle import load_bundle
 from diffad.inference.predict_outputs import PREDICTIONS, SKIPPED, OutputFolder, output_names
 from diffad.monitoring.scores_log import check_appendable, log_predictions
+from diffad.registry import fetch_bundle
 from diffad.runtime import configure_threads, select_device
 from diffad.viz.heatmap import add_colorbar, overlay_heatmap
 
@@ -316,6 +318,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         help=f"append each decision to <this>/<category>/scores.jsonl (default {MONITORING}; monitoring)",
     )
     parser.add_argument("--no-scores-log", action="store_true", help="do not append to the scores log")
+    parser.add_argument(
+        "--category",
+        help="serve this category's prod model from the model registry (fetched; replaces --bundle)",
+    )
+    parser.add_argument(
+        "--registry",
+        default=os.environ.get("DIFFAD_REGISTRY"),
+        help="git URL of the model registry (default: $DIFFAD_REGISTRY)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     if args.threads < 0:
@@ -324,6 +335,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise ConfigError(f"--batch-size: {args.batch_size} must be at least 1")
     if args.out.exists() and not args.out.is_dir():
         raise DiffadError(f"--out {args.out}: is a file, not a folder; choose a folder for the results")
+    if args.category:
+        if not args.registry:
+            raise ConfigError("--category: give the model registry with --registry URL or $DIFFAD_REGISTRY")
+        version, args.bundle = fetch_bundle(Path.cwd(), args.registry, args.category)
+        print(f"serving {version.tag} (prod in {args.registry}) from {args.bundle}")
     configure_threads(args.threads)
     predictor = Predictor.load(args.bundle, args.device)
     log = MonitoringDir(args.scores_log).scores_log(predictor.meta["category"])
