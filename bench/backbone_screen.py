@@ -54,7 +54,9 @@ def prepare(name: str, params, work: Path) -> Path:
     return work / "prepared" / name
 
 
-def screen(name: str, prepared: Path, params, methods: list[str], max_train: int | None) -> dict:
+def screen(
+    name: str, prepared: Path, params, methods: list[str], max_train: int | None, device: str = "cpu"
+) -> dict:
     dataset = load_prepared(prepared)
     manifest = dataset.manifest
     train = dataset.images(dataset.training_rows().iloc[:max_train])
@@ -66,7 +68,7 @@ def screen(name: str, prepared: Path, params, methods: list[str], max_train: int
     for method in methods:
         cls = METHODS[method]
         start = time.perf_counter()
-        model = cls(None, params.fit_baselines, "cpu").fit(train, seed=params.seed)
+        model = cls(None, params.fit_baselines, device).fit(train, seed=params.seed)
         fitted = time.perf_counter()
         scores, maps = zip(*(model.score(chunk) for chunk in images.split(32)), strict=True)
         scores, maps = np.concatenate(scores), np.concatenate(maps)
@@ -91,17 +93,23 @@ def main() -> None:
     )
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--max-train", type=int, default=None, help="fit on the first N training images")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda: where the models are fitted and scored")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
     params = load_params(ROOT / "params.yaml", args.overrides)
-    result = {"overrides": args.overrides, "resolution": params.data.resolution, "categories": {}}
+    result = {
+        "overrides": args.overrides,
+        "resolution": params.data.resolution,
+        "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
+        "categories": {},
+    }
     names = [args.prepared.name] if args.prepared else args.categories
     for name in names:
         load = os.getloadavg()[0]
         with tempfile.TemporaryDirectory(prefix="diffad-screen-") as tmp:
             prepared = args.prepared or prepare(name, params, Path(tmp))
-            measured = screen(name, prepared, params, args.methods, args.max_train)
+            measured = screen(name, prepared, params, args.methods, args.max_train, args.device)
             result["categories"][name] = {**measured, "load_before": load}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
