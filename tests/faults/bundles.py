@@ -29,7 +29,11 @@ def images(seed: int, n: int = 6) -> torch.Tensor:
 def fitted_models(folder: Path, seed: int) -> Models:
     """A PaDiM fitted on ``images(seed)``, saved in ``folder``."""
     params = params_from_dict(
-        {"data": {"category": "tiny", "resolution": RESOLUTION}, "runtime": {"threads": 1}}
+        {
+            "data": {"category": "tiny", "resolution": RESOLUTION},
+            "train_ddim": {"resolution": RESOLUTION},
+            "runtime": {"threads": 1},
+        }
     )
     folder.mkdir(parents=True, exist_ok=True)
     blank = Models(params=params, paths={}, device=torch.device("cpu"))
