@@ -68,8 +68,10 @@ def test_heatmaps_page_loads_the_images(browser, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
     url, driver = browser
-    screenshot.open_page(driver, f"{url}/heatmaps", '[data-testid="stImage"] img')
-    images = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stImage"] img')
+    # the gallery's images, not the colour scale in the (possibly collapsed) sidebar
+    gallery = '[data-testid="stMain"] [data-testid="stImage"] img'
+    screenshot.open_page(driver, f"{url}/heatmaps", gallery)
+    images = driver.find_elements(By.CSS_SELECTOR, gallery)
     widths = [driver.execute_script("return arguments[0].naturalWidth;", img) for img in images]
     assert len(images) == len(TEST) and all(w > 0 for w in widths), widths
     screenshot.capture(driver, _shots(tmp_path) / "heatmaps.png")
