@@ -22,7 +22,7 @@ from diffad.artifacts.layout import ProjectLayout
 from diffad.artifacts.records import HEADLINE_KEYS, read_metrics, read_validation
 from diffad.detectors import SERVED_METHOD
 from tests.flows.conftest import prefect_server  # noqa: F401  (the fixture, and Prefect kept in a temp home)
-from tests.integration.conftest import ROOT, copy_project, dvc
+from tests.integration.conftest import ROOT, TINY, copy_project, dvc
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +60,9 @@ def test_dvc_metrics_and_experiments_read_every_method(project: Path) -> None:
     for method in METHODS:
         headline = workspace[f"metrics/{method}.json"]["data"]
         assert set(headline) <= set(HEADLINE_KEYS) | {"evaluation_resolution"}  # DVC drops nulls
-        assert all(headline[k] == pytest.approx(full[method][k], abs=1e-6) for k in headline)
+        per_method = {k: v for k, v in headline.items() if k != "evaluation_resolution"}
+        assert all(v == pytest.approx(full[method][k], abs=1e-6) for k, v in per_method.items())
+        assert headline["evaluation_resolution"] == TINY["data"]["resolution"]
     dvc(project, "metrics", "diff")
 
     exps = json.loads(dvc(project, "exp", "show", "--json").stdout)

@@ -132,7 +132,7 @@ class _Run:
 
 
 def test_reviewed_false_alarms_are_learnt_by_the_next_dvc_repro(project, prefect_server, tmp_path):  # noqa: F811
-    production_images(project / "incoming/bright", 6, brighter=60.0, first=300)
+    production_images(project / "incoming/bright", 8, brighter=80.0, first=300)
     predict(project, project / "incoming/bright", "padim", "pred_before")
     log = read_scores_log(ProjectLayout(project).monitoring.scores_log(CATEGORY))
     log = log[log["image"].str.contains("/incoming/bright/")]  # other tests' predict runs log too
@@ -152,7 +152,7 @@ def test_reviewed_false_alarms_are_learnt_by_the_next_dvc_repro(project, prefect
             ),
         )
     cfg = dataclasses.replace(load_params(project / "params.yaml").monitoring, new_verdicts=3)
-    check = check_category(project, CATEGORY, cfg)  # 6 images: too few for drift, verdicts enough
+    check = check_category(project, CATEGORY, cfg)  # 8 images: too few for drift, verdicts enough
     assert check.retrain and check.new_verdicts == 3 and "3 new verdicts" in check.reasons[0]
     status = dvc(project, "status", "convert_dataset").stdout
     assert "data/feedback" in status  # the new verdicts make convert_dataset out of date
