@@ -5,7 +5,6 @@
 ``flows.serve``       a single-process alternative to workers: every schedule served by one process
 """
 
-from diffad.quiet import quiet_environment
-
-# before Prefect, DVC or Great Expectations is imported by any flow module (a worker runs none of our shells)
-quiet_environment()
+# first: importing the package turns the tools' analytics off (diffad.quiet) before any flow module
+# imports Prefect, DVC or Great Expectations (a worker runs none of our shells)
+import diffad  # noqa: F401
