@@ -1,11 +1,12 @@
 """The backbone-fitted methods alone (PatchCore, PaDiM and the diffusion-using ``msma_features``) on
 one category of the real-photo benchmark, at the working resolution: no pixel denoiser, so a lever
-of ``data.*`` / ``fit_baselines.*`` is measured in minutes instead of a whole pipeline.
+of ``data.*``, ``backbone.*`` or a method's section is measured in minutes instead of a whole
+pipeline.
 
     .venv/bin/python bench/backbone_screen.py --categories moon stars --out /tmp/screen.json
-    .venv/bin/python bench/backbone_screen.py --categories moon -S fit_baselines.border_pad=0
+    .venv/bin/python bench/backbone_screen.py --categories moon -S backbone.border_pad=0
     .venv/bin/python bench/backbone_screen.py --prepared data/prepared --max-train 64 \\
-        --methods padim patchcore -S fit_baselines.border_pad=0 --out /tmp/demo_border.json
+        --methods padim patchcore -S backbone.border_pad=0 --out /tmp/demo_border.json
 
 Each category is built by bench/real_data.py and prepared by the library's ``prepare_dataset``
 at ``data.resolution``; the models are fitted on the train split (calibration and test never),
@@ -31,14 +32,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from real_data import CATEGORIES, ONE_CLASS, build_category  # noqa: E402
 
-from diffad.baselines.padim import PaDiM  # noqa: E402
-from diffad.baselines.patchcore import PatchCore  # noqa: E402
 from diffad.config import load_params  # noqa: E402
 from diffad.data.dataset import load_prepared  # noqa: E402
 from diffad.data.prepare import prepare_dataset  # noqa: E402
+from diffad.methods.msma_features.model import FeatureMsma  # noqa: E402
+from diffad.methods.padim.model import PaDiM  # noqa: E402
+from diffad.methods.patchcore.model import PatchCore  # noqa: E402
 from diffad.metrics import aupro, auroc  # noqa: E402
 from diffad.metrics.border import border_peak_share  # noqa: E402
-from diffad.msma.features import FeatureMsma  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = {"msma_features": FeatureMsma, "patchcore": PatchCore, "padim": PaDiM}
@@ -68,7 +69,7 @@ def screen(
     for method in methods:
         cls = METHODS[method]
         start = time.perf_counter()
-        model = cls(None, params.fit_baselines, device).fit(train, seed=params.seed)
+        model = cls(None, params.backbone, getattr(params, method), device).fit(train, seed=params.seed)
         fitted = time.perf_counter()
         scores, maps = zip(*(model.score(chunk) for chunk in images.split(32)), strict=True)
         scores, maps = np.concatenate(scores), np.concatenate(maps)

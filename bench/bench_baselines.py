@@ -23,11 +23,11 @@ from pathlib import Path
 
 import torch
 
-from diffad.baselines.padim import PaDiM
-from diffad.baselines.patchcore import PatchCore
+from diffad.components.backbone import FeatureExtractor
 from diffad.config import BaselinesConfig
-from diffad.features.backbone import FeatureExtractor
-from diffad.runtime import configure_threads, select_device
+from diffad.core.runtime import configure_threads, select_device
+from diffad.methods.padim.model import PaDiM
+from diffad.methods.patchcore.model import PatchCore
 
 METHODS = {"patchcore": PatchCore, "padim": PaDiM}
 

@@ -1,7 +1,7 @@
 """Swap-while-predicting stress: bundles published over and over while a reader loads and scores.
 
 A writer process publishes ``--iterations`` bundle versions into one bundle folder through the
-writer `evaluate` uses (:func:`diffad.files.publish_version`, pruning as it goes), alternating
+writer `evaluate` uses (:func:`diffad.core.files.publish_version`, pruning as it goes), alternating
 two real fitted models A and B (weights hard-linked from two templates, each manifest numbered so
 every version is new). Meanwhile this process loads the bundle with
 :class:`diffad.inference.predict.Predictor` again and again; each load is checked: the bytes its
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _writer(bundle: str, templates: list[str], iterations: int, pause_s: float) -> None:
     from diffad.artifacts.layout import MANIFEST
-    from diffad.files import publish_version
+    from diffad.core.files import publish_version
     from diffad.inference.bundle import manifest_id
 
     manifests = [json.loads((Path(t) / MANIFEST).read_text()) for t in templates]
@@ -54,8 +54,8 @@ def _writer(bundle: str, templates: list[str], iterations: int, pause_s: float) 
 
 def run(iterations: int, pause_s: float, work: Path, score_every: int = 10) -> dict:
     sys.path.insert(0, str(ROOT))
-    from diffad.files import sha256_of
-    from diffad.inference.predict import Predictor
+    from diffad.core.files import sha256_of
+    from diffad.inference.predictor import Predictor
     from tests.faults.bundles import fitted_models, images, publish
 
     torch.set_num_threads(1)

@@ -1,10 +1,10 @@
-"""Throughput of `cache_scores`: compute_score_norms with an (untrained) UNet preset.
+"""Throughput of `score_norms`: compute_score_norms with an (untrained) UNet preset.
 
 Reports images/s and image-sigma evaluations/s (one denoiser evaluation of one image at one level) on
 CPU for each requested thread count, and on CUDA (bf16 autocast) when present. Weights are random:
 the cost does not depend on them.
 
-    python bench/bench_cache_scores.py --threads 1,2 --out reports/bench/cache_scores.json
+    python bench/bench_cache_scores.py --threads 1,2 --out reports/bench/score_norms.json
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from diffad.config import CacheScoresConfig
-from diffad.diffusion.unet import build_denoiser
-from diffad.msma.scores import compute_score_norms, score_sigmas
-from diffad.runtime import configure_threads
+from diffad.components.denoiser.unet import build_denoiser
+from diffad.components.score_norms import compute_score_norms, score_sigmas
+from diffad.components.settings import ScoreNormSettings
+from diffad.core.runtime import configure_threads
 
 
 def cpu_name() -> str:
@@ -38,7 +38,7 @@ def bench_one(device: torch.device, args: argparse.Namespace) -> dict:
     """Time compute_score_norms on ``args.images`` random images after one warm-up batch."""
     torch.manual_seed(0)
     denoiser = build_denoiser(args.preset, args.resolution).to(device).eval()
-    cfg = CacheScoresConfig(num_sigmas=args.num_sigmas, batch_size=args.batch_size, input=args.input)
+    cfg = ScoreNormSettings(num_sigmas=args.num_sigmas, batch_size=args.batch_size, input=args.input)
     sigmas = score_sigmas(cfg)
     images = torch.rand(args.images, 3, args.resolution, args.resolution) * 2 - 1
     compute_score_norms(denoiser, images[: args.batch_size], sigmas, cfg, device=device)  # warm-up
@@ -89,7 +89,7 @@ def main() -> None:
         runs.append(bench_one(torch.device("cuda"), args))
         print(json.dumps(runs[-1]))
     result = {
-        "bench": "cache_scores",
+        "bench": "score_norms",
         "torch": torch.__version__,
         "config": {k: v for k, v in vars(args).items() if k != "out"},
         "runs": runs,

@@ -1,7 +1,7 @@
 """Image and pixel AUROC and speed of the DDIM reconstruction detector on a prepared dataset.
 
 Minimal evaluation (the `evaluate` stage is the complete one): scores the labelled test images
-(good and anomalous) with :class:`diffad.diffusion.detector.DDIMDetector` and the EfficientNet-Lite0
+(good and anomalous) with :class:`diffad.methods.ddim.reconstruction.DDIMDetector` and the EfficientNet-Lite0
 features, for every combination of the swept parameters.
 
     python bench/bench_ddim_detector.py --data data/prepared \\
@@ -23,19 +23,19 @@ import numpy as np
 import torch
 import yaml
 
-from diffad.config import DDIMReconstructionConfig
+from diffad.components.backbone import FeatureExtractor
+from diffad.components.denoiser.checkpoint import load_denoiser
+from diffad.core.runtime import configure_threads, select_device
+from diffad.core.typed_yaml import convert
 from diffad.data.dataset import load_prepared
-from diffad.diffusion.checkpoint import load_denoiser
-from diffad.diffusion.detector import DDIMDetector
-from diffad.features.backbone import FeatureExtractor
+from diffad.methods.ddim.reconstruction import DDIMDetector
+from diffad.methods.ddim.settings import DdimSettings
 from diffad.metrics.roc import auroc
-from diffad.runtime import configure_threads, select_device
-from diffad.typed_yaml import convert
 
 
-def sweep(settings: list[str]) -> list[DDIMReconstructionConfig]:
+def sweep(settings: list[str]) -> list[DdimSettings]:
     """``key=v1,v2`` strings -> every combination, as configs (values parsed as YAML, typed)."""
-    hints = typing.get_type_hints(DDIMReconstructionConfig)
+    hints = typing.get_type_hints(DdimSettings)
     keys, choices = [], []
     for item in settings:
         key, _, values = item.partition("=")
@@ -43,8 +43,8 @@ def sweep(settings: list[str]) -> list[DDIMReconstructionConfig]:
         choices.append([yaml.safe_load(v) for v in values.split(",")])
     configs = []
     for combo in itertools.product(*choices):
-        kwargs = {k: convert(v, hints[k], f"evaluate.ddim.{k}") for k, v in zip(keys, combo, strict=True)}
-        configs.append(DDIMReconstructionConfig(**kwargs))
+        kwargs = {k: convert(v, hints[k], f"ddim.{k}") for k, v in zip(keys, combo, strict=True)}
+        configs.append(DdimSettings(**kwargs))
     return configs
 
 

@@ -1,7 +1,7 @@
 """Seconds and peak memory of every stage of one category's whole pipeline (all methods), JSON output.
 
     python bench/bench_pipeline.py --category tissue --out bench/results/pipeline_tissue.json
-    python bench/bench_pipeline.py --category demo -S train_ddim.steps=200   # the built-in demo data
+    python bench/bench_pipeline.py --category demo -S train_denoiser.steps=200   # the built-in demo data
 
 The goal it measures (issue 22): one category <= 300 s on the 2-core machine, peak memory <= 4 GB.
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -58,10 +59,34 @@ def _paths(entries) -> list[str]:
     return [str(p) for p in paths]
 
 
+def expanded_stages(dvc_yaml: Mapping) -> dict[str, Mapping]:
+    """The stages of a parsed dvc.yaml, each ``foreach`` expanded to ``name@key`` as DVC names them
+    (``${key}`` and ``${item.x}`` substituted; other ``${...}`` are left as they are)."""
+    stages: dict[str, Mapping] = {}
+    for name, spec in dvc_yaml.get("stages", {}).items():
+        if "foreach" not in spec:
+            stages[name] = spec
+            continue
+        for key, item in spec["foreach"].items():
+            values = {"key": key, **{f"item.{k}": v for k, v in (item or {}).items()}}
+            stages[f"{name}@{key}"] = _substitute(spec["do"], values)
+    return stages
+
+
+def _substitute(node, values: Mapping):
+    if isinstance(node, Mapping):
+        return {k: _substitute(v, values) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_substitute(v, values) for v in node]
+    if isinstance(node, str):
+        return re.sub(r"\$\{([\w.]+)\}", lambda m: str(values.get(m.group(1), m.group(0))), node)
+    return node
+
+
 def stage_order(dvc_yaml: Mapping) -> list[str]:
     """The stages of a parsed dvc.yaml in dependency order (a stage after every stage whose outputs it
     reads); ties keep the file's order. Raises ValueError on a cycle."""
-    stages = dvc_yaml.get("stages", {})
+    stages = expanded_stages(dvc_yaml)
     outs = {
         name: _paths(spec.get("outs")) + _paths(spec.get("metrics")) + _paths(spec.get("plots"))
         for name, spec in stages.items()
@@ -126,7 +151,7 @@ def run_measured(command: list[str], cwd: Path, env: dict, log_path: Path, inter
 def write_params(project: Path, overrides: list[str]) -> dict:
     """Apply ``key=value`` overrides to the copy's params.yaml, check them with the typed config, and
     return the plain params as the stages will read them."""
-    from diffad.typed_yaml import apply_override
+    from diffad.core.typed_yaml import apply_override
 
     path = project / "params.yaml"
     raw = yaml.safe_load(path.read_text())

@@ -80,9 +80,10 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="JSON result (default: print only)")
     args = parser.parse_args(argv)
 
-    from diffad.detectors import served_method
-    from diffad.inference.predict import Predictor, collect_inputs
-    from diffad.runtime import configure_threads
+    from diffad.core.runtime import configure_threads
+    from diffad.inference.input_files import collect_inputs
+    from diffad.inference.predictor import Predictor
+    from diffad.inference.serving import served_method
 
     configure_threads(args.threads)
     started = time.perf_counter()

@@ -1,10 +1,10 @@
-"""Training throughput of `train_ddim` (images/s) for a UNet preset, on CPU and CUDA.
+"""Training throughput of `train_denoiser` (images/s) for a UNet preset, on CPU and CUDA.
 
-Runs the real training loop (:func:`diffad.diffusion.training.train_denoiser`) on random images:
+Runs the real training loop (:func:`diffad.components.denoiser.training.train_denoiser`) on random images:
 two warm-up steps, stopped and then resumed from their checkpoint for the timed steps, so the
 number excludes start-up and the sample grid. bf16 autocast + channels-last on CUDA.
 
-    python bench/bench_train_ddim.py --threads 1 --resolutions 64,32 --out bench/results/train_ddim.json
+    python bench/bench_train_ddim.py --threads 1 --resolutions 64,32 --out bench/results/train_denoiser.json
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from diffad.config import TrainDDIMConfig
-from diffad.diffusion.training import train_denoiser
-from diffad.diffusion.unet import build_denoiser
-from diffad.runtime import configure_threads
+from diffad.components.denoiser.settings import TrainDenoiserSettings
+from diffad.components.denoiser.training import train_denoiser
+from diffad.components.denoiser.unet import build_denoiser
+from diffad.core.runtime import configure_threads
 
 WARMUP_STEPS = 2
 
@@ -40,7 +40,7 @@ def cpu_name() -> str:
 def bench_one(device: torch.device, resolution: int, args: argparse.Namespace) -> dict:
     """Images/s of ``args.images`` training images at ``resolution`` after the warm-up steps."""
     steps = WARMUP_STEPS + math.ceil(args.images / args.batch_size)
-    cfg = TrainDDIMConfig(
+    cfg = TrainDenoiserSettings(
         preset=args.preset,
         batch_size=args.batch_size,
         steps=steps,
@@ -97,7 +97,7 @@ def main() -> None:
             runs.append(bench_one(torch.device("cuda"), resolution, args))
             print(json.dumps(runs[-1]), flush=True)
     result = {
-        "bench": "train_ddim",
+        "bench": "train_denoiser",
         "torch": torch.__version__,
         "config": {k: v for k, v in vars(args).items() if k != "out"},
         "runs": runs,

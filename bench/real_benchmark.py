@@ -3,7 +3,7 @@
 One command (from the project root)::
 
     .venv/bin/python bench/real_benchmark.py            # all categories, today's params.yaml
-    .venv/bin/python bench/real_benchmark.py --categories tissue moon -S train_ddim.steps=800 \\
+    .venv/bin/python bench/real_benchmark.py --categories tissue moon -S train_denoiser.steps=800 \\
         --out bench/results/ablation/steps800.json      # a lever, on a subset
 
 For each category it builds the data (deterministic), copies the project's tracked and new files
@@ -11,8 +11,8 @@ into a temporary folder (a fresh git repo, so the user's workspace, DVC cache an
 untouched), runs ``dvc exp run -S data.source=... -S data.path=... -S data.category=...`` there
 with the params of ``params.yaml`` plus any ``-S`` overrides, and reads ``reports/metrics.json``.
 
-Seconds per method = the stages it needs (convert_dataset; train_ddim, cache_scores, fit_gmm and/or
-train_flow for the diffusion methods; the method's own fit for PatchCore/PaDiM) + its inference
+Seconds per method = the stages it needs (convert_dataset; train_denoiser, score_norms, fit@msma_gmm and/or
+fit@msma_flow for the diffusion methods; the method's own fit for PatchCore/PaDiM) + its inference
 time on the test images (``ms_per_image`` × test images). Stage times come from the mtimes of each
 stage's last output; they are inflated when the machine is shared, so the load average is
 recorded beside them.
@@ -43,13 +43,20 @@ from real_data import CATEGORIES, ONE_CLASS, build_category  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DIFFUSION_STAGES = {
-    "msma_gmm": ("train_ddim", "cache_scores", "fit_gmm"),
-    "msma_flow": ("train_ddim", "cache_scores", "train_flow"),
-    "ddim": ("train_ddim",),
-    "ensemble": ("train_ddim", "cache_scores", "fit_gmm", "train_flow"),
-    "fused": ("train_ddim", "cache_scores", "fit_gmm", "train_flow", "fit_baselines"),
+    "msma_gmm": ("train_denoiser", "score_norms", "fit@msma_gmm"),
+    "msma_flow": ("train_denoiser", "score_norms", "fit@msma_flow"),
+    "ddim": ("train_denoiser",),
+    "ensemble": ("train_denoiser", "score_norms", "fit@msma_gmm", "fit@msma_flow"),
+    "fused": (
+        "train_denoiser",
+        "score_norms",
+        "fit@msma_gmm",
+        "fit@msma_flow",
+        "fit@msma_features",
+        "fit@patchcore",
+    ),
 }
-FIT_LINE = re.compile(r"(patchcore|padim|msma_features) fitted on \d+ images in ([\d.]+) s")
+FIT_LINE = re.compile(r"(\w+) fitted on \d+ images in ([\d.]+) s")
 
 
 def copy_project(dest: Path) -> Path:
@@ -77,11 +84,12 @@ def copy_project(dest: Path) -> Path:
 # cannot be timed line by line).
 STAGE_MARKERS = {
     "convert_dataset": "reports/validation/validation.json",
-    "train_ddim": "models/denoiser/loss.csv",
-    "cache_scores": "data/scores",
-    "fit_gmm": "models/gmm/gmm.json",
-    "train_flow": "models/flow/history.csv",
-    "fit_baselines": "models/baselines",
+    "train_denoiser": "models/denoiser/loss.csv",
+    "score_norms": "data/score_norms",
+    **{
+        f"fit@{m}": f"models/methods/{m}"
+        for m in ("msma_gmm", "msma_flow", "msma_features", "patchcore", "padim")
+    },
     "evaluate": "reports/summary.json",
 }
 
@@ -146,7 +154,7 @@ def method_seconds(method: str, timing: dict, ms_per_image: float, n_test: int) 
     seconds = stages.get("convert_dataset", 0.0) + ms_per_image * n_test / 1000
     if method in ("patchcore", "padim", "msma_features"):
         fits = timing["fits"]
-        return seconds + fits.get(method, stages.get("fit_baselines", 0.0) / 3)
+        return seconds + fits.get(method, stages.get(f"fit@{method}", 0.0))
     return seconds + sum(stages.get(s, 0.0) for s in DIFFUSION_STAGES.get(method, ()))
 
 

@@ -1,7 +1,7 @@
 """Screen evaluation-only levers on a kept benchmark run: re-run `evaluate` with overrides, no retraining.
 
     .venv/bin/python bench/real_benchmark.py --keep /tmp/bench-before          # trains and keeps
-    .venv/bin/python bench/rescore.py /tmp/bench-before -S evaluate.flow_topk=1 \\
+    .venv/bin/python bench/rescore.py /tmp/bench-before -S msma_flow.topk=1 \\
         --out bench/results/ablation/flow_top1.json
 
 The `evaluate` stage of *this* checkout runs in each kept project copy (its data, score cache and

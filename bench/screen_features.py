@@ -3,7 +3,7 @@
 One command (from the project root)::
 
     .venv/bin/python bench/screen_features.py --categories tissue moon \\
-        -S fit_baselines.msma_features.hidden=384 --out bench/results/ablation/features_h384.json
+        -S msma_features.hidden=384 --out bench/results/ablation/features_h384.json
 
 For each real-photo category (bench/real_data.py) it prepares the data as `convert_dataset` does
 (``params.yaml`` + overrides), fits ``msma_features`` and PatchCore on the good training images and
@@ -29,14 +29,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from real_data import CATEGORIES, ONE_CLASS, build_category  # noqa: E402
 
-from diffad.baselines.patchcore import PatchCore  # noqa: E402
+from diffad.components.backbone import FeatureExtractor  # noqa: E402
 from diffad.config import load_params  # noqa: E402
 from diffad.data.dataset import load_prepared  # noqa: E402
 from diffad.data.prepare import prepare_dataset  # noqa: E402
-from diffad.detectors.fused import paste_defects  # noqa: E402
-from diffad.features.backbone import FeatureExtractor  # noqa: E402
+from diffad.methods.fused.detector import paste_defects  # noqa: E402
+from diffad.methods.msma_features.model import FeatureMsma  # noqa: E402
+from diffad.methods.patchcore.model import PatchCore  # noqa: E402
 from diffad.metrics.roc import auroc  # noqa: E402
-from diffad.msma.features import FeatureMsma  # noqa: E402
 
 
 def aurocs(model, images: torch.Tensor, labels: np.ndarray, masks: np.ndarray | None) -> dict:
@@ -67,12 +67,12 @@ def screen(name: str, work: Path, overrides: list[str], seed: int) -> dict:
     synthetic_labels = np.r_[np.zeros(len(calibration)), np.ones(len(pasted))].astype(int)
     synthetic_masks = np.concatenate([np.zeros_like(pasted_masks), pasted_masks])
 
-    cfg = params.fit_baselines
+    cfg = params.backbone
     extractor = FeatureExtractor(cfg.feature_blocks, cfg.input_size, border_pad=cfg.border_pad)
     result = {}
     for method, model_type in (("msma_features", FeatureMsma), ("patchcore", PatchCore)):
         start = time.perf_counter()
-        model = model_type(extractor, cfg).fit(train, seed=params.seed)
+        model = model_type(extractor, cfg, getattr(params, method)).fit(train, seed=params.seed)
         result[method] = {
             "fit_seconds": round(time.perf_counter() - start, 1),
             "synthetic": aurocs(model, synthetic, synthetic_labels, synthetic_masks),

@@ -8,6 +8,9 @@ the project root (``$DIFFAD_ROOT``, else the working directory):
     runs/<category>/accepted/                  each category's accepted retrain (Prefect flows)
     runs/history/                              one record per retrain, whatever its outcome
 
+Which of them a page shows for a category is the model that serves it
+(:func:`diffad.inference.serving.served_model`), the same answer the monitor and the promotion use.
+
 Loaders raise :class:`MissingArtifact` naming the file when it is absent or unreadable; the pages
 turn that into a "run `dvc repro` first" message instead of a traceback. Large files (CSV, maps)
 are cached by path and modification time, so a rewritten artifact is reloaded.
@@ -24,7 +27,6 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,8 +49,9 @@ from diffad.artifacts.layout import (
 )
 from diffad.artifacts.records import METRIC_KEYS, ReportSummary, ValidationResult
 from diffad.artifacts.runs import read_bundle_manifest
-from diffad.detectors.base import method_order
-from diffad.errors import ArtifactError
+from diffad.components.methods import method_order
+from diffad.core.errors import ArtifactError
+from diffad.inference.serving import ServedModel, served_model, workspace_category
 
 ROOT_ENV = "DIFFAD_ROOT"
 METRIC_LABELS = {
@@ -81,7 +84,8 @@ class MissingArtifact(Exception):
 class Category:
     """One category's artifacts; ``prepared`` / ``bundle`` are None when not on disk for it.
 
-    ``source``: "workspace" (the project's own reports/) or "accepted" (runs/<name>/accepted/)."""
+    ``source``: where the model that serves it is (:data:`diffad.inference.serving.ServedModel.source`):
+    "workspace" (the project's own reports/), "accepted" (runs/<name>/accepted/) or "registry"."""
 
     name: str
     reports: Path
@@ -113,15 +117,20 @@ REGISTRY_SYNC_S = 30.0  # a page fetches the registry at most this often
 _registry_synced: dict[str, float] = {}
 
 
-def runs_dir(root: Path) -> RunsDir:
-    """The run records the pages show: with ``$DIFFAD_REGISTRY``, the registry's (every host's runs
-    and the prod models, fetched into ``runs/.registry``); else the project's own ``runs/``.
+def registry_url() -> str:
+    """The model registry the pages read (``$DIFFAD_REGISTRY``), "" for none."""
+    return os.environ.get(REGISTRY_ENV, "").strip()
+
+
+def registry_clone(root: Path) -> Path | None:
+    """With ``$DIFFAD_REGISTRY``, this host's copy of the registry (``runs/.registry``), fetched at
+    most every :data:`REGISTRY_SYNC_S`; None without a registry.
 
     An unreachable registry raises :class:`diffad.registry.RegistryError` the first time; later,
-    the last fetched copy is shown (the error is logged)."""
-    url = os.environ.get(REGISTRY_ENV, "").strip()
+    the last fetched copy is used (the error is logged)."""
+    url = registry_url()
     if not url:
-        return ProjectLayout(root).runs
+        return None
     clone = registry.local_clone(root)
     now = time.monotonic()
     if now - _registry_synced.get(url, -REGISTRY_SYNC_S) >= REGISTRY_SYNC_S or not (clone / ".git").exists():
@@ -132,7 +141,14 @@ def runs_dir(root: Path) -> RunsDir:
             if not (clone / ".git").exists():
                 raise
             logging.getLogger(__name__).exception("registry %s unreachable; showing the last copy", url)
-    return RunsDir(clone / "runs")
+    return clone
+
+
+def runs_dir(root: Path) -> RunsDir:
+    """The run records the pages show: with ``$DIFFAD_REGISTRY``, the registry's (every host's runs
+    and the prod models); else the project's own ``runs/``."""
+    clone = registry_clone(root)
+    return ProjectLayout(root).runs if clone is None else ProjectLayout(clone).runs
 
 
 def _stamp(path: Path) -> int:
@@ -174,42 +190,53 @@ def _category_of(path: Path) -> str | None:
     )
 
 
-def _own_or_shared(own: Path, shared: Path, name: str, meta: Callable[[Path], Path]) -> Path | None:
-    """``own`` if it exists, else ``shared`` when its ``meta(shared)`` JSON says it is category ``name``."""
-    if own.is_dir():
-        return own
-    return shared if shared.is_dir() and _category_of(meta(shared)) == name else None
-
-
 def find_categories(root: Path) -> list[Category]:
-    """The workspace's ``reports/`` first (named by its summary / prepared info / bundle), then each
-    category's accepted retrain under ``runs/``."""
+    """Every category there is something of to show, each shown from the model that serves it
+    (:func:`diffad.inference.serving.served_model`): the workspace's category first (``current``
+    when nothing names it), then each accepted retrain's under ``runs/`` and, with
+    ``$DIFFAD_REGISTRY``, each one in the registry.
+
+    A workspace whose category is served by an accepted run is not shown (a later ``dvc repro``
+    nothing judged); one that serves nothing yet (only a validation report) is."""
     layout = ProjectLayout(root)
-    found: dict[str, Category] = {}
+    clone = registry_clone(root)
     main = layout.reports
+    workspace = None
     if any(f.is_file() for f in (main.metrics, main.scores, main.validation.report)):
-        name = (
-            _category_of(main.summary)
-            or _category_of(layout.prepared / INFO_FILE)
-            or _category_of(layout.bundle.manifest)
-            or "current"
-        )
-        prepared, bundle = layout.prepared, layout.bundle.root
-        found[name] = Category(
-            name, main.root, prepared if prepared.is_dir() else None, bundle if bundle.is_dir() else None
-        )
-    for name in layout.runs.accepted_categories():
-        accepted = layout.runs.accepted(name)
-        if name in found or not accepted.reports.metrics.is_file():  # the workspace is the newer copy
-            continue
-        found[name] = Category(
-            name,
-            accepted.reports.root,
-            _own_or_shared(accepted.prepared, layout.prepared, name, lambda p: p / INFO_FILE),
-            _own_or_shared(accepted.bundle.root, layout.bundle.root, name, lambda p: BundleDir(p).manifest),
-            source="accepted",
-        )
-    return list(found.values())
+        workspace = workspace_category(root) or "current"
+    names = [workspace] if workspace else []
+    names += layout.runs.accepted_categories()
+    names += ProjectLayout(clone).runs.accepted_categories() if clone is not None else []
+    found = []
+    for name in dict.fromkeys(names):
+        try:
+            served = served_model(root, name, clone)
+        except ArtifactError:  # an unreadable run.json: the live model says so on the Overview
+            logging.getLogger(__name__).exception("%s: which model serves it is unreadable", name)
+            served = None
+        if served is not None:
+            found.append(_shown(layout, served))
+        elif name == workspace:
+            prepared = layout.prepared if layout.prepared.is_dir() else None
+            found.append(Category(name, main.root, prepared, None))
+    return found
+
+
+def _shown(layout: ProjectLayout, served: ServedModel) -> Category:
+    """The category as its served model has it on this host: its reports (else the folder of its
+    metrics.json, all a registry version from another host has here), its prepared data (else the
+    workspace's when that is of this category) and its bundle."""
+    outputs = served.outputs
+    if outputs is not None and (outputs.reports.root.is_dir() or served.metrics is None):
+        reports = outputs.reports.root
+    else:
+        reports = served.metrics.parent
+    prepared = outputs.prepared if outputs is not None and outputs.prepared.is_dir() else None
+    shared = layout.prepared
+    if prepared is None and shared.is_dir() and _category_of(shared / INFO_FILE) == served.category:
+        prepared = shared
+    bundle = served.bundle.root if served.bundle is not None else None
+    return Category(served.category, reports, prepared, bundle, source=served.source)
 
 
 # ------------------------------------------------------------------ metrics

@@ -1,15 +1,14 @@
 """Which model is live for a category, and how the latest retrain attempt compares with it.
 
-Live is the category's accepted retrain (``runs/<category>/accepted/``) when there is one, else
-the reports the project's workspace serves (the last ``dvc repro``). The latest attempt is the
-newest run record of the category, whatever its outcome.
+Live is the model that serves the category (:func:`diffad.inference.serving.served_model`: the
+registry's prod version with ``$DIFFAD_REGISTRY``, else the category's accepted retrain, else the
+project's workspace when it is of that category), the same answer the monitor and the promotion
+use. The latest attempt is the newest run record of the category, whatever its outcome.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +16,8 @@ import streamlit as st
 
 from dashboard import data
 from diffad.artifacts.records import Metrics
-from diffad.artifacts.runs import OUTCOME_TEXT, RunRecord, read_accepted, read_run_records
+from diffad.artifacts.runs import OUTCOME_TEXT, RunRecord, read_run_records
+from diffad.inference.serving import ACCEPTED, REGISTRY, ServedModel, served_model
 
 HEADLINE = ("image_auroc", "pixel_auroc", "aupro")
 
@@ -32,20 +32,22 @@ class LiveModel:
 
 def live_model(root: Path, cat: data.Category) -> LiveModel | None:
     """The model that serves ``cat`` now (see the module docstring), or None without metrics."""
-    accepted = read_accepted(data.runs_dir(root), cat.name)
-    if accepted is not None:
-        where = (
-            f"prod in the model registry `{os.environ[data.REGISTRY_ENV]}`"
-            if os.environ.get(data.REGISTRY_ENV, "").strip()
-            else "accepted retrain (runs/…/accepted)"
-        )
-        return LiveModel(where, accepted.run_id, accepted.accepted_at, accepted.metrics)
+    served = served_model(root, cat.name, data.registry_clone(root))
+    if served is None or served.metrics is None:
+        return None
     try:
-        metrics = data.contract_load(data.records.read_metrics, cat.files.metrics, cat.files.metrics)
+        metrics = data.contract_load(data.records.read_metrics, served.metrics, served.metrics)
     except data.MissingArtifact:
         return None
-    stamp = datetime.fromtimestamp(cat.files.metrics.stat().st_mtime, UTC).isoformat(timespec="seconds")
-    return LiveModel("the workspace's reports (last `dvc repro`, dvc.lock)", "workspace", stamp, metrics)
+    return LiveModel(_where(served), served.run_id or "workspace", served.since, metrics)
+
+
+def _where(served: ServedModel) -> str:
+    if served.source == REGISTRY:
+        return f"{served.version}, prod in the model registry `{data.registry_url()}`"
+    if served.source == ACCEPTED:
+        return "accepted retrain (runs/…/accepted)"
+    return "the workspace's reports (last `dvc repro`, dvc.lock)"
 
 
 def latest_attempt(root: Path, category: str) -> RunRecord | None:

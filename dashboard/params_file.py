@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from diffad.config import params_from_dict
-from diffad.files import atomic_write
+from diffad.core.files import atomic_write
 
 Scalar = str | int | float | bool
 
@@ -71,7 +71,7 @@ def set_params(path: Path, values: dict[str, Scalar], loaded: str | None = None)
     written; the file is then untouched.
 
     A symlinked ``params.yaml`` is written through (its target changes, the link stays); the new
-    file keeps the old one's mode and replaces it atomically (:func:`diffad.files.atomic_write`).
+    file keeps the old one's mode and replaces it atomically (:func:`diffad.core.files.atomic_write`).
     """
     path = Path(os.path.realpath(path))
     if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK):

@@ -17,7 +17,7 @@ from PIL import Image
 
 from dashboard.data import project_root
 from diffad.artifacts.layout import FEEDBACK
-from diffad.errors import DiffadError
+from diffad.core.errors import DiffadError
 from diffad.feedback.store import FeedbackStore, ReviewedPrediction
 from diffad.feedback.verdicts import VERDICTS, effective_verdicts
 
@@ -121,8 +121,8 @@ def bundle_context(bundle: Path | None, method: str) -> tuple[str | None, float 
     """(bundle id, raw threshold, pixel threshold, transform) of ``method`` in a bundle folder."""
     from diffad.artifacts.layout import BundleDir
     from diffad.artifacts.runs import read_bundle_manifest
-    from diffad.errors import ArtifactError
-    from diffad.monitoring.scores_log import bundle_id
+    from diffad.core.errors import ArtifactError
+    from diffad.inference.scores_log import bundle_id
 
     if bundle is None:
         return None, None, None, "center-crop-dhariwal"

@@ -11,8 +11,8 @@ import streamlit as st
 
 from dashboard.data import Category, MissingArtifact, clear_caches, find_categories, project_root
 from diffad.artifacts.layout import METRICS_FILE, MONITORING, MonitoringDir
-from diffad.errors import DiffadError
-from diffad.monitoring.scores_log import read_scores_log
+from diffad.core.errors import DiffadError
+from diffad.inference.scores_log import read_scores_log
 
 T = TypeVar("T")
 CATEGORY_KEY = "category"

@@ -5,6 +5,6 @@
 ``flows.serve``       a single-process alternative to workers: every schedule served by one process
 """
 
-# first: importing the package turns the tools' analytics off (diffad.quiet) before any flow module
+# first: importing the package turns the tools' analytics off (diffad.core.quiet) before any flow module
 # imports Prefect, DVC or Great Expectations (a worker runs none of our shells)
-import diffad  # noqa: F401
+import diffad.core  # noqa: F401

@@ -31,7 +31,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from diffad.quiet import quiet_environment
+from diffad.core.quiet import quiet_environment
 
 log = logging.getLogger("flows.dvc")
 

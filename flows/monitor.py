@@ -21,9 +21,11 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.deployments import run_deployment
 
-from diffad.cli import run_command
 from diffad.config import params_from_dict
+from diffad.core.command import run_command
 from diffad.monitoring.check import MonitorCheck, check_category
+from diffad.registry import local_clone
+from diffad.registry import sync as registry_sync
 from flows.retrain import CategorySpec, retrain_parameters
 from flows.workspace import lookup, read_params
 
@@ -66,6 +68,7 @@ def monitor(
     deployment: str | None = RETRAIN_DEPLOYMENT,
     method: str | None = None,
     options: dict[str, Any] | None = None,
+    registry: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Check every category; {category: {"retrain", "reasons", "drift", "triggered"}}.
 
@@ -73,6 +76,8 @@ def monitor(
         deployment: the retrain deployment to queue when a category needs one; None only reports.
         method: the method whose scores are watched (default: the one the log used last).
         options: extra ``retrain`` parameters (tolerance, remote, ...).
+        registry: the model registry's git URL, shared by the hosts: its ``prod`` model is the
+            served one (diffad.inference.serving); None: this project's promoted runs.
     """
     logger = get_run_logger()
     project = Path(project_dir).resolve()
@@ -80,9 +85,10 @@ def monitor(
     cfg = params_from_dict(raw, source=str(project / "params.yaml")).monitoring
     if not categories:
         categories = [CategorySpec(name=str(lookup(raw, "data.category", "default")))]
+    clone = registry_sync(registry, local_clone(project)) if registry else None
     outcome: dict[str, dict[str, Any]] = {}
     for spec in categories:
-        check = check_category(project, spec.name, cfg, method)
+        check = check_category(project, spec.name, cfg, method, registry_clone=clone)
         triggered = ""
         if check.retrain and deployment:
             run = run_deployment(

@@ -6,10 +6,12 @@ Acceptance rule (all metrics "higher is better", ``tolerance`` absolute):
                            and (new[m][k] is missing/NaN  or  new[m][k] < base[m][k] - tol)
     accepted          <=>  no regression for any method m of the baseline and any k in ``keys``
 
-The baseline (:func:`baseline_for`) is the category's last accepted run; before the first one, the
-metrics the project currently serves for that category (its workspace ``reports/metrics.json``,
-when ``reports/summary.json`` or ``params.yaml`` says they are of that category); only when there is
-neither is a run accepted on producing metrics. The rule as applied is written into the run record.
+The baseline (:func:`baseline_for`) is the metrics of the model that serves the category
+(:func:`diffad.inference.serving.served_model`): its last accepted run; before the first one, the
+project's workspace reports when they are of that category; only when there is neither is a run
+accepted on producing metrics. (With a model registry the retrain flow judges against the
+registry's prod model first, the same order's first step.) The rule as applied is written into
+the run record.
 
 Records, all inside the project (paths and shapes: :mod:`diffad.artifacts`; the dashboard reads them)::
 
@@ -34,10 +36,11 @@ from pathlib import Path
 from typing import Any
 
 from diffad.artifacts.layout import ProjectLayout
-from diffad.artifacts.records import Metrics, finite, read_metrics, read_summary
+from diffad.artifacts.records import Metrics, finite, read_metrics
 from diffad.artifacts.runs import Baseline, read_accepted, write_accepted_info
-from diffad.errors import ArtifactError, ConfigError
-from flows.workspace import copy_path, lock_outputs, lookup, read_params, remove_path, replace_path, swap_in
+from diffad.core.errors import ConfigError
+from diffad.inference.serving import WORKSPACE, served_model
+from flows.workspace import copy_path, lock_outputs, remove_path, replace_path, swap_in
 
 DEFAULT_KEYS = ("image_auroc", "pixel_auroc", "aupro")  # compared for acceptance, higher is better
 NO_BASELINE = Baseline(
@@ -70,32 +73,19 @@ def acceptance_rule(baseline: Baseline, tolerance: float, keys: Sequence[str]) -
     )
 
 
-def served_category(project: Path) -> str | None:
-    """The category of the reports the project's workspace serves: their summary's, else the
-    project's ``params.yaml`` ``data.category`` (the one its ``dvc.lock`` was produced with)."""
-    reports = ProjectLayout(project).reports
-    try:
-        return read_summary(reports).category
-    except ArtifactError:
-        category = lookup(read_params(project), "data.category")
-        return str(category) if category else None
-
-
 def baseline_for(project: Path, category: str) -> Baseline:
     """What a new run of ``category`` must not be worse than (see the module docstring)."""
-    layout = ProjectLayout(project)
-    accepted = read_accepted(layout.runs, check_category(category))
-    if accepted is not None:
-        return Baseline("accepted", f"accepted run {accepted.run_id}", accepted.run_id, accepted.metrics)
-    served = layout.reports.metrics
-    if served.exists() and served_category(project) == category:
+    project = Path(project)
+    served = served_model(project, check_category(category))
+    if served is None or served.metrics is None:
+        return NO_BASELINE
+    metrics = read_metrics(served.metrics)
+    if served.source == WORKSPACE:
+        where = served.metrics.relative_to(project)
         return Baseline(
-            "served",
-            f"the served reports of {category} (project workspace {served.relative_to(project)})",
-            None,
-            read_metrics(served),
+            "served", f"the served reports of {category} (project workspace {where})", None, metrics
         )
-    return NO_BASELINE
+    return Baseline("accepted", f"accepted run {served.run_id}", served.run_id, metrics)
 
 
 def compare_metrics(

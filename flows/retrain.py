@@ -72,7 +72,7 @@ from diffad.artifacts.layout import (
 )
 from diffad.artifacts.records import ValidationResult, copy_validation, write_json
 from diffad.artifacts.runs import RunRecord, write_accepted_info
-from diffad.errors import ConfigError
+from diffad.core.errors import ConfigError
 from flows import promotion, tasks
 from flows.dvc_cli import ancestors, default_remote, topological_order
 from flows.promotion import DEFAULT_KEYS

@@ -23,7 +23,7 @@ from diffad import registry
 from diffad.artifacts.layout import ProjectLayout, ValidationDir
 from diffad.artifacts.records import LISTED_FILES, ValidationResult, read_validation
 from diffad.artifacts.runs import Baseline, RunRecord, write_run_record
-from diffad.errors import ArtifactError, ValidationFailed
+from diffad.core.errors import ArtifactError, ValidationFailed
 from flows import promotion
 from flows.dvc_cli import is_transient, run_dvc, stage_graph
 from flows.workspace import create_workspace, dvc_config_local, lock_outputs, remove_path, tree_hash

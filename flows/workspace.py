@@ -34,8 +34,8 @@ from typing import Any
 import yaml
 
 from diffad.artifacts.layout import FEEDBACK, LOCK_FILE, PARAMS_FILE, RUNS
-from diffad.errors import ConfigError, DataError
-from diffad.typed_yaml import apply_override
+from diffad.core.errors import ConfigError, DataError
+from diffad.core.typed_yaml import apply_override
 from flows.dvc_cli import dvc_environment
 
 RECORDS_DIR = RUNS  # the flows' own records inside the project; never copied into a workspace

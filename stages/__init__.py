@@ -1,10 +1,12 @@
-"""The DVC stages: one thin script per stage, named like the stage and its params section.
+"""The DVC stages: one thin script per stage, named like the stage, and what they share (below).
 
 Each stage script imports this package first, before its slow imports (torch takes seconds), so
 a stage run as a script dies with the process that started it from its first instructions: a
 ``dvc repro`` killed while the stage is still importing leaves no orphan that would later
 overwrite outputs DVC has meanwhile restored from its cache.
 """
+
+from __future__ import annotations
 
 import os
 import sys
@@ -82,3 +84,67 @@ def _run_as_stage_script() -> bool:
 
 if _run_as_stage_script():  # not when a test or the CLI imports a stage module
     die_with_parent()
+
+
+# What every stage script shares: its command line, parameter loading and device. A stage is run by
+# DVC as ``python stages/<stage>.py --params params.yaml <paths from dvc.yaml>`` or by hand as
+# ``diffad <stage-with-dashes> ... -S section.key=value``. Imports stay inside the functions: this
+# module runs before the stage's slow imports.
+
+
+def stage_parser(doc: str | None):
+    """An argument parser with the options every stage takes: ``--params`` and ``-S``."""
+    import argparse
+
+    summary = (doc or "").strip().splitlines()[0] if doc else None
+    parser = argparse.ArgumentParser(description=summary)
+    parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
+    parser.add_argument(
+        "-S",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a parameter, e.g. -S train_denoiser.steps=100 (repeatable)",
+    )
+    return parser
+
+
+def add_denoiser_option(parser) -> None:
+    """``--denoiser``: the pixel denoiser's weights (train_denoiser's output)."""
+    from pathlib import Path
+
+    parser.add_argument(
+        "--denoiser",
+        type=Path,
+        default=Path("models/denoiser/denoiser.safetensors"),
+        help="pixel denoiser weights",
+    )
+
+
+def load_stage_params(args):
+    """Load the typed parameters once and set up logging and torch threads.
+
+    Dies with the parent process first (:func:`die_with_parent`; a stage script has done so at its
+    first import already, ``diffad <stage>`` does it here): after ``kill -9`` of ``dvc repro`` its
+    stage would otherwise run on, orphaned, beside the next ``dvc repro``'s.
+    """
+    import logging
+
+    from diffad.config import load_params
+    from diffad.core.runtime import configure_threads
+
+    die_with_parent()
+    params = load_params(args.params, args.overrides)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    threads = configure_threads(params.runtime.threads)
+    logging.getLogger("diffad").info("parameters from %s, %d torch thread(s)", args.params, threads)
+    return params
+
+
+def stage_device(params):
+    """The torch device the stage computes on (``runtime.device``)."""
+    from diffad.core.runtime import select_device
+
+    return select_device(params.runtime.device)

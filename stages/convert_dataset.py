@@ -8,17 +8,17 @@ byte-identical, so nothing downstream trains on rejected data.
 
 from __future__ import annotations
 
-import stages  # noqa: F401 - first: the stage dies with its parent from here on (stages/__init__.py)
-from stages._stage import load_stage_params, stage_parser
+# First: from this import on, the stage dies with its parent (stages/__init__.py).
+from stages import load_stage_params, stage_parser
 
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from diffad.cli import run_command
+from diffad.core.command import run_command
+from diffad.core.errors import ValidationFailed
 from diffad.data.prepare import prepare_dataset
 from diffad.data.validation import validate_prepared
-from diffad.errors import ValidationFailed
 from diffad.feedback.dataset import FeedbackInput
 from diffad.feedback.validation import with_feedback_checks
 

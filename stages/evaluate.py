@@ -1,25 +1,25 @@
 """evaluate: every method on the same test images -> metrics, curves, heatmaps, model bundle.
 
-Methods: ``evaluate.methods``, any registered in :mod:`diffad.detectors`. Model files are found by
-their name: the denoiser, GMM and flow at the paths given, every other one (the image-fitted
-detectors') in ``--baselines``.
+Methods: ``evaluate.methods`` (folders of src/diffad/methods/). Model files are found by their name:
+the pixel denoiser at ``--denoiser``, every method's own files in ``--models/<method>/``.
 """
 
 from __future__ import annotations
 
-import stages  # noqa: F401 - first: the stage dies with its parent from here on (stages/__init__.py)
-from stages._stage import add_denoiser_option, load_stage_params, stage_device, stage_parser
+# First: from this import on, the stage dies with its parent (stages/__init__.py).
+from stages import add_denoiser_option, load_stage_params, stage_device, stage_parser
 
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from diffad.cli import run_command
+from diffad.components.methods import model_files
+from diffad.components.score_norms import load_score_cache
+from diffad.core.command import run_command
+from diffad.core.errors import ArtifactError
 from diffad.data.dataset import load_prepared
-from diffad.detectors.base import model_files
 from diffad.evaluation.evaluate import run
 from diffad.inference.models import Models
-from diffad.msma.scores import load_score_cache
 
 log = logging.getLogger("diffad.evaluate")
 
@@ -27,14 +27,12 @@ log = logging.getLogger("diffad.evaluate")
 def main(argv: Sequence[str] | None = None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--data", type=Path, default=Path("data/prepared"), help="prepared dataset folder")
-    parser.add_argument("--scores", type=Path, default=Path("data/scores"), help="score cache folder")
-    add_denoiser_option(parser)
-    parser.add_argument("--gmm", type=Path, default=Path("models/gmm/gmm.json"), help="fitted mixture (JSON)")
     parser.add_argument(
-        "--flow", type=Path, default=Path("models/flow/flow.safetensors"), help="PatchFlow weights"
+        "--norms", type=Path, default=Path("data/score_norms"), help="score norm cache folder"
     )
+    add_denoiser_option(parser)
     parser.add_argument(
-        "--baselines", type=Path, default=Path("models/baselines"), help="fit_baselines' model folder"
+        "--models", type=Path, default=Path("models/methods"), help="folder of the fit stages' model folders"
     )
     parser.add_argument("--reports", type=Path, default=Path("reports"), help="report folder")
     parser.add_argument("--bundle", type=Path, default=Path("models/bundle"), help="model bundle folder")
@@ -45,9 +43,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_stage_params(args)
 
     dataset = load_prepared(args.data)
-    image_norms, patch_norms, _ = load_score_cache(args.scores)
-    given = {"denoiser.safetensors": args.denoiser, "gmm.json": args.gmm, "flow.safetensors": args.flow}
-    paths = {name: given.get(name, args.baselines / name) for name in model_files(params.evaluate.methods)}
+    image_norms, patch_norms, _ = load_score_cache(args.norms)
+    fitted: dict[str, Path] = {}
+    for path in sorted(p for p in args.models.glob("*/*") if p.is_file()):
+        if path.name in fitted:  # files are found by their bundle name: two would collide
+            raise ArtifactError(f"{path}: {fitted[path.name]} has the same name; a bundle holds one of each")
+        fitted[path.name] = path
+    paths = {"denoiser.safetensors": args.denoiser, **fitted}
+    paths = {name: paths.get(name, args.models / name) for name in model_files(params.evaluate.methods)}
     models = Models(params=params, paths=paths, device=stage_device(params))
     result = run(
         dataset,

@@ -9,8 +9,8 @@ import streamlit as st
 
 from dashboard import data, gallery, review, ui
 from diffad.artifacts.layout import REPORTS, ReportsDir
-from diffad.detectors import served_method
 from diffad.feedback.store import ReviewedPrediction
+from diffad.inference.serving import served_method
 from diffad.viz.heatmap import colorbar
 
 COLORBAR_HEIGHT = 240

@@ -12,8 +12,8 @@ import streamlit as st
 from dashboard import data, review, ui
 from dashboard.upload import MAX_MB, TYPES, read_upload
 from diffad.artifacts.layout import BUNDLE, BundleDir
-from diffad.detectors import served_method
 from diffad.feedback.store import ReviewedPrediction
+from diffad.inference.serving import served_method
 
 
 def histogram_domain(good: np.ndarray, score: float, threshold: float | None) -> tuple[float, float]:

@@ -16,17 +16,18 @@ import streamlit as st
 from dashboard import data, ui
 from diffad.artifacts.layout import BundleDir
 from diffad.artifacts.runs import read_bundle_manifest
-from diffad.config import MonitoringConfig, load_params
-from diffad.errors import DiffadError
+from diffad.config import load_params
+from diffad.core.errors import DiffadError
+from diffad.inference.scores_log import bundle_id
 from diffad.monitoring.drift import drift_statistics, recent_window
-from diffad.monitoring.scores_log import bundle_id
+from diffad.monitoring.settings import MonitoringSettings
 
 
-def monitoring_config(root: Path) -> MonitoringConfig:
+def monitoring_config(root: Path) -> MonitoringSettings:
     try:
         return load_params(root / "params.yaml").monitoring
     except DiffadError:
-        return MonitoringConfig()
+        return MonitoringSettings()
 
 
 st.title("Monitoring")

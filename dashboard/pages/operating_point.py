@@ -17,8 +17,9 @@ import streamlit as st
 
 from dashboard import data, params_file, ui
 from diffad.artifacts.layout import BundleDir
-from diffad.detectors import served_method
-from diffad.evaluation.thresholds import MethodThresholds, false_alarm_threshold, false_alarm_upper_bound
+from diffad.evaluation.thresholds import false_alarm_threshold, false_alarm_upper_bound
+from diffad.inference.decision import MethodThresholds
+from diffad.inference.serving import served_method
 from diffad.metrics.normalize import ScoreNormalizer
 
 SHOWN_CHANGES = 12  # thumbnails of images that change side

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, history, live, ui
-from diffad.detectors import served_method
+from diffad.inference.serving import served_method
 
 MAIN_METRICS = [
     "image_auroc",

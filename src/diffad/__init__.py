@@ -1,13 +1,9 @@
-"""diffad: anomaly detection and localization with diffusion and score models."""
+"""diffad: anomaly detection and localization with diffusion and score models.
 
-from diffad.quiet import QUIET as QUIET_ENV
-from diffad.quiet import quiet_environment as _quiet_environment
-
-__version__ = "0.1.0"
-
-# Nothing phones home from any entry point (the stages, `diffad`, the flows, the dashboard all import
-# this package first): the tools' usage analytics are off unless the user set these. Prefect's
-# telemetry heartbeat also raced its own SQLite database ("database is locked" tracebacks).
-_quiet_environment()
-
-__all__ = ["QUIET_ENV"]
+Layers, each importing only itself and the ones before it (the order and the reasons are kept in
+tests/unit/test_import_layers.py, which checks it): ``core`` -> ``artifacts`` -> ``data`` ->
+``metrics`` -> ``viz`` -> ``components`` (shared by several methods) -> ``methods/<name>/`` (one
+folder per method, none importing another) -> ``config`` -> ``registry`` -> ``inference`` (the
+served path) -> ``evaluation`` (measures through it) -> ``feedback`` -> ``monitoring`` -> ``cli``.
+The stage scripts (``stages/``), the flows and the dashboard sit on top.
+"""

@@ -1,6 +1,6 @@
 """The ``diffad`` console script: every DVC stage as a subcommand, plus ``predict`` and ``dashboard``.
 
-``diffad train-ddim --params params.yaml -S train_ddim.steps=100`` runs ``stages/train_ddim.py``,
+``diffad train-denoiser --params params.yaml -S train_denoiser.steps=100`` runs ``stages/train_denoiser.py``,
 the same thin script DVC runs, so a stage behaves identically inside and outside DVC.
 """
 
@@ -9,34 +9,26 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from diffad.errors import DiffadError
-from diffad.quiet import quiet_environment
+from diffad.core.command import run_command
+from diffad.core.errors import DiffadError
 
-STAGES = (
-    "convert_dataset",
-    "train_ddim",
-    "cache_scores",
-    "fit_gmm",
-    "train_flow",
-    "fit_baselines",
-    "evaluate",
-)
+STAGES = ("convert_dataset", "train_denoiser", "score_norms", "fit", "evaluate")
 COMMANDS = {name.replace("_", "-"): f"stages.{name}" for name in STAGES}
 COMMANDS["predict"] = "diffad.inference.predict"
+COMMANDS["params"] = "diffad.cli"  # handled by params() below
 COMMANDS["dashboard"] = "diffad.cli"  # handled by dashboard() below
 
 WHAT = {  # one line each for `diffad --help` (the stages in pipeline order; `dvc repro` runs them all)
     "convert-dataset": "check the raw data (validation gate) and prepare it: data/prepared",
-    "train-ddim": "train the pixel denoiser on good images: models/denoiser",
-    "cache-scores": "score norms of every image at every noise level: data/scores",
-    "fit-gmm": "fit the Gaussian mixture on per-image score norms (msma_gmm)",
-    "train-flow": "train PatchFlow on per-patch score norms (msma_flow)",
-    "fit-baselines": "fit msma_features, PatchCore and PaDiM on the backbone's features",
+    "train-denoiser": "train the pixel denoiser on good images: models/denoiser",
+    "score-norms": "score norms of every image at every noise level: data/score_norms",
+    "fit": "fit one method (--method NAME) on good images or their score norms: models/methods/NAME",
     "evaluate": "score the test images with every method: reports/, metrics/, models/bundle",
     "predict": "score new images with the model bundle: heatmaps and a CSV",
+    "params": "print params.yaml with every default (diffad params > params.yaml)",
     "dashboard": "review metrics, heatmaps and verdicts in the browser (Streamlit)",
 }
 USAGE = "usage: diffad COMMAND [options]   (diffad COMMAND --help for its options)\n\ncommands:\n" + "".join(
@@ -52,16 +44,6 @@ Any option is passed on to `streamlit run`, e.g.
   diffad dashboard --server.address 0.0.0.0  reachable from other machines (no authentication!)
 `python -m streamlit run --help` lists every Streamlit option.
 """
-
-
-def run_command(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
-    """Run a command's ``main``; user errors print one clear line and exit 2, no traceback."""
-    quiet_environment()
-    try:
-        main(argv)
-    except DiffadError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 def dashboard(argv: Sequence[str] | None = None) -> None:
@@ -89,6 +71,16 @@ def dashboard(argv: Sequence[str] | None = None) -> None:
     raise SystemExit(subprocess.call(cmd))
 
 
+def params(argv: Sequence[str] | None = None) -> None:
+    """Print params.yaml with every default and its description (the settings beside the code)."""
+    if argv:
+        print("usage: diffad params > params.yaml   (every default, each key described)")
+        raise SystemExit(0 if argv[0] in ("-h", "--help") else 2)
+    from diffad.config import default_params_yaml
+
+    print(default_params_yaml(), end="")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -98,7 +90,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if command not in COMMANDS:
         print(f"diffad: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         raise SystemExit(2)
-    entry = dashboard if command == "dashboard" else importlib.import_module(COMMANDS[command]).main
+    local = {"dashboard": dashboard, "params": params}
+    entry = local.get(command) or importlib.import_module(COMMANDS[command]).main
     sys.argv[0] = f"diffad {command}"  # argparse's prog: `usage: diffad evaluate [-h] ...`
     run_command(entry, rest)
 

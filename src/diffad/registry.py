@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from diffad.errors import DiffadError
+from diffad.core.errors import DiffadError
 
 STAGE = "prod"
 BRANCH = "main"
@@ -218,6 +218,11 @@ def local_clone(project: Path) -> Path:
     return project / "runs" / ".registry"
 
 
+def fetched_bundle(project: Path, version: Version) -> Path:
+    """Where :func:`fetch_bundle` keeps ``version``'s bundle in ``project``."""
+    return project / "models" / "registry" / version.tag / "bundle"
+
+
 def fetch_bundle(project: Path, url: str, category: str, clone: Path | None = None) -> tuple[Version, Path]:
     """The ``prod`` model of ``category``: its bundle pulled from the project's DVC remote into
     ``models/registry/<category>@v<N>.0.0/bundle`` of ``project`` (kept: a second call reuses it).
@@ -230,7 +235,7 @@ def fetch_bundle(project: Path, url: str, category: str, clone: Path | None = No
     version = prod_version(clone, category)
     if version is None:
         raise RegistryError(f"{category}: no version in stage {STAGE} in the registry {url}")
-    served = project / "models" / "registry" / version.tag / "bundle"
+    served = fetched_bundle(project, version)
     if served.is_dir():
         return version, served
     served.parent.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from diffad.errors import ArtifactError
+from diffad.core.errors import ArtifactError
 from diffad.viz.heatmap import overlay_heatmap
 
 THRESHOLD = 0.35

@@ -143,7 +143,7 @@ def test_overview_table_has_every_category_and_the_best_values(open_page, fixtur
 
 
 def test_overview_says_which_method_predict_serves(open_page, fixture_root: Path) -> None:
-    from diffad.detectors import served_method
+    from diffad.inference.serving import served_method
 
     at = open_page(fixture_root)
     served = served_method(sorted(METHODS, key=data.method_rank))

@@ -10,7 +10,7 @@ from PIL import Image
 
 from diffad.artifacts.layout import FeedbackDir, MonitoringDir
 from diffad.feedback.verdicts import effective_verdicts, read_verdicts
-from diffad.monitoring.scores_log import SCHEMA_VERSION, ScoreRow, append_scores, read_scores_log
+from diffad.inference.scores_log import SCHEMA_VERSION, ScoreRow, append_scores, read_scores_log
 
 CATEGORY = "fabric"
 

@@ -34,7 +34,7 @@ def test_only_the_named_values_change_and_comments_stay(params):
     assert all(a.index("#") == b.index("#") for a, b in changed)  # the comment column too
     loaded = load_params(params).evaluate
     assert (loaded.threshold_policy, loaded.fixed_score) == ("fixed_score", 123.25)
-    assert load_params(params).evaluate.ddim == load_params(ROOT / "params.yaml").evaluate.ddim  # nested kept
+    assert load_params(params).ddim == load_params(ROOT / "params.yaml").ddim  # nested kept
 
 
 def test_a_missing_key_is_added_to_its_section(params):

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import torch
 
-from diffad.config import EvaluateConfig, params_from_dict
-from diffad.detectors.base import Calibration, Standardizer
-from diffad.detectors.padim import PaDiMDetector
+from diffad.components.detector import Calibration, Standardizer
+from diffad.config import params_from_dict
+from diffad.evaluation.settings import EvaluateSettings
 from diffad.evaluation.thresholds import fit_thresholds
 from diffad.inference.bundle import write_bundle
 from diffad.inference.models import Models
+from diffad.methods.padim.detector import PaDiMDetector
 
 RESOLUTION = 16
 
@@ -31,7 +32,7 @@ def fitted_models(folder: Path, seed: int) -> Models:
     params = params_from_dict(
         {
             "data": {"category": "tiny", "resolution": RESOLUTION},
-            "train_ddim": {"resolution": RESOLUTION},
+            "train_denoiser": {"resolution": RESOLUTION},
             "runtime": {"threads": 1},
         }
     )
@@ -46,7 +47,7 @@ def fitted_models(folder: Path, seed: int) -> Models:
 def publish(models: Models, bundle_dir: Path, shift: float = 0.0) -> Path:
     """Write a bundle of ``models`` (thresholds from their scores on fresh images, + ``shift``)."""
     output = models.score(images(99), ("padim",))["padim"]
-    thresholds = fit_thresholds(output, EvaluateConfig())
+    thresholds = fit_thresholds(output, EvaluateSettings())
     moved = thresholds.threshold + shift
     point = dataclasses.replace(thresholds.operating_point, threshold=moved)
     thresholds = dataclasses.replace(thresholds, threshold=moved, operating_point=point)

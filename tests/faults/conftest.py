@@ -64,7 +64,7 @@ class Raw:
         """A params.yaml importing ``root`` at 16 px with small validation minimums."""
         raw = {
             "data": {"source": "mvtec", "path": str(root), "category": "tiny", "resolution": 16},
-            "train_ddim": {"resolution": 16},
+            "train_denoiser": {"resolution": 16},
             "runtime": {"threads": 1},
             "convert_dataset": {"min_train_images": 2, "min_test_images": 2, "min_calibration_images": 1},
         }

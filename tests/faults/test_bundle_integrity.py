@@ -14,9 +14,9 @@ import pytest
 
 from diffad import cli
 from diffad.artifacts.layout import BundleDir
-from diffad.errors import ArtifactError
-from diffad.inference.predict import Predictor
-from diffad.monitoring.scores_log import bundle_id, read_scores_log
+from diffad.core.errors import ArtifactError
+from diffad.inference.predictor import Predictor
+from diffad.inference.scores_log import bundle_id, read_scores_log
 from tests.faults.bundles import images, publish
 from tests.faults.conftest import noise, save
 

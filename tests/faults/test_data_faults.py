@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from diffad.errors import DataError, ValidationFailed
+from diffad.core.errors import DataError, ValidationFailed
 
 
 def run(raw, params, tmp_path):

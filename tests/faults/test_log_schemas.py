@@ -14,13 +14,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from diffad.errors import DataError
+from diffad.core.errors import DataError
 from diffad.feedback.dataset import FeedbackInput
 from diffad.feedback.store import FeedbackStore
 from diffad.feedback.validation import AMBIGUOUS, feedback_frame
 from diffad.feedback.verdicts import FeedbackError, read_verdicts
+from diffad.inference.scores_log import log_predictions, read_scores_log
 from diffad.monitoring.drift import recent_window
-from diffad.monitoring.scores_log import log_predictions, read_scores_log
 from tests.faults.conftest import noise, save
 
 BUNDLE = "0123456789abcdef"

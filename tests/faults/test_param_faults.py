@@ -10,8 +10,8 @@ import pytest
 
 from diffad import cli
 from diffad.config import Params
-from diffad.errors import ConfigError
-from diffad.typed_yaml import build, to_plain
+from diffad.core.errors import ConfigError
+from diffad.core.typed_yaml import build, to_plain
 
 
 def numeric_keys(cls=Params, prefix=""):
@@ -51,16 +51,16 @@ def test_p_mean_that_trains_to_nan_is_refused(value, tmp_path, capsys):
     params = tmp_path / "params.yaml"
     params.write_text("seed: 0\n")
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["train-ddim", "--params", str(params), "-S", f"train_ddim.p_mean={value}"])
+        cli.main(["train-ddim", "--params", str(params), "-S", f"train_denoiser.p_mean={value}"])
     assert exit_info.value.code == 2
-    assert "train_ddim.p_mean" in capsys.readouterr().err
+    assert "train_denoiser.p_mean" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
     "override,named",
     [
-        ("train_ddim.lr=[", "train_ddim.lr"),  # invalid YAML
-        ("train_ddim.weight_decay=-1", "train_ddim.weight_decay"),
+        ("train_denoiser.lr=[", "train_denoiser.lr"),  # invalid YAML
+        ("train_denoiser.weight_decay=-1", "train_denoiser.weight_decay"),
         ("runtime.threads=-1", "runtime.threads"),
     ],
 )
@@ -97,7 +97,7 @@ def test_bad_predict_options_are_one_clear_error(args, named, tmp_path, capsys):
 
 @pytest.mark.parametrize("load,expected", [(0.0, 2), (0.9, 1), (1.2, 1), (6.0, 1)])
 def test_auto_threads_count_only_the_cores_not_busy(monkeypatch, load, expected):
-    from diffad import runtime
+    from diffad.core import runtime
 
     monkeypatch.setattr(runtime, "available_cores", lambda: 2)
     monkeypatch.setattr(runtime.os, "getloadavg", lambda: (load, load, load))

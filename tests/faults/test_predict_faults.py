@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 import torch
 
-from diffad.config import EvaluateConfig
-from diffad.detectors.base import MethodOutput
-from diffad.errors import DiffadError
+from diffad.components.detector import MethodOutput
+from diffad.core.errors import DiffadError
+from diffad.evaluation.settings import EvaluateSettings
 from diffad.evaluation.thresholds import fit_thresholds
 from diffad.inference import predict
 
@@ -37,7 +37,7 @@ class StubModels:
 def predictor():
     rng = np.random.default_rng(0)
     reference = MethodOutput(rng.normal(0, 0.1, 20), rng.random((20, RESOLUTION, RESOLUTION), np.float32))
-    thresholds = {"stub": fit_thresholds(reference, EvaluateConfig())}
+    thresholds = {"stub": fit_thresholds(reference, EvaluateSettings())}
     meta = {"methods": ["stub"], "resolution": RESOLUTION, "transform": "center-crop-dhariwal"}
     events: list = []
     p = predict.Predictor(StubModels(events), meta, thresholds)

@@ -12,7 +12,7 @@ import pytest
 
 from diffad import cli
 from diffad.inference.predict_outputs import PREDICTIONS, SKIPPED
-from diffad.monitoring.scores_log import read_scores_log
+from diffad.inference.scores_log import read_scores_log
 from tests.faults.conftest import noise, save
 
 

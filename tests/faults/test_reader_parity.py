@@ -16,11 +16,11 @@ import torch
 from PIL import Image
 
 from dashboard.upload import read_upload
-from diffad.config import ConvertDatasetConfig, DataConfig
 from diffad.data.dataset import load_prepared
 from diffad.data.images import read_image
 from diffad.data.prepare import prepare_dataset
-from diffad.inference.predict import Predictor
+from diffad.data.settings import ConvertDatasetSettings, DataSettings
+from diffad.inference.predictor import Predictor
 from tests.faults.awkward import awkward_images
 
 RESOLUTION = 16
@@ -37,10 +37,10 @@ def source(tmp_path_factory) -> Path:
 
 
 def test_convert_predict_and_upload_give_identical_tensors(source, tmp_path):
-    data = DataConfig(source="folder", path=str(source), category="parity", resolution=RESOLUTION)
+    data = DataSettings(source="folder", path=str(source), category="parity", resolution=RESOLUTION)
     prepare_dataset(
         data,
-        ConvertDatasetConfig(
+        ConvertDatasetSettings(
             min_train_images=1, min_test_images=1, calibration_fraction=0.0, min_calibration_images=0
         ),
         0,

@@ -32,7 +32,7 @@ def _stage_pids(marker: str) -> list[int]:
         except OSError:
             continue
         text = b" ".join(cmdline).decode(errors="replace")
-        if "stages/fit_baselines.py" in text and marker in text and text.startswith(sys.executable):
+        if "stages/fit.py" in text and marker in text and text.startswith(sys.executable):
             pids.append(int(entry.name))
     return pids
 
@@ -55,9 +55,9 @@ def test_killing_dvc_repro_half_a_second_into_a_stage_leaves_no_orphan(tmp_path,
     marker = str(project / "out")
     (project / "params.yaml").write_text("data:\n  category: tiny\n")
     (project / "dvc.yaml").write_text(
-        "stages:\n  fit_baselines:\n"
-        f"    cmd: {sys.executable} {ROOT}/stages/fit_baselines.py --params params.yaml"
-        f" --data data --out {marker}\n"
+        "stages:\n  fit_patchcore:\n"
+        f"    cmd: {sys.executable} {ROOT}/stages/fit.py --params params.yaml --method patchcore"
+        f" --inputs data --out {marker}\n"
         "    outs: [out]\n"
     )
     env = {

@@ -14,14 +14,15 @@ import pytest
 import torch
 import yaml
 
-from diffad.config import RuntimeConfig, TrainDDIMConfig
-from diffad.diffusion.checkpoint import read_denoiser_config
-from diffad.diffusion.training import STATE_FILE, train_denoiser
-from diffad.errors import ConfigError, DiffadError
-from diffad.files import exclusive_lock, normal_mode
+from diffad.components.denoiser.checkpoint import read_denoiser_config
+from diffad.components.denoiser.settings import TrainDenoiserSettings
+from diffad.components.denoiser.training import STATE_FILE, train_denoiser
+from diffad.core.errors import ConfigError, DiffadError
+from diffad.core.files import exclusive_lock, normal_mode
+from diffad.core.runtime_settings import RuntimeSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-CFG = TrainDDIMConfig(
+CFG = TrainDenoiserSettings(
     preset="xxs", batch_size=4, steps=4, lr_warmup_steps=1, checkpoint_every=2, log_every=2,
     sample_count=1, sample_steps=1,
 )  # fmt: skip
@@ -50,16 +51,21 @@ def _one_thread():
 
 def test_the_thread_count_is_a_dvc_param_of_every_stage_that_computes_with_torch():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    computing = [name for name in stages if "stage_device(" in (ROOT / "stages" / f"{name}.py").read_text()]
-    assert {"train_ddim", "train_flow", "cache_scores"} <= set(computing)
+
+    def script(name: str) -> str:
+        spec = stages[name].get("do", stages[name])
+        return (ROOT / spec["cmd"].split()[1]).read_text()
+
+    computing = [name for name in stages if "stage_device(" in script(name)]
+    assert {"train_denoiser", "score_norms", "fit", "evaluate"} <= set(computing)
     for name in computing:
-        assert "runtime.threads" in stages[name]["params"], name
+        assert "runtime.threads" in stages[name].get("do", stages[name])["params"], name
 
 
 def test_threads_must_be_a_fixed_count_not_auto():
     with pytest.raises(ConfigError, match="runtime.threads"):
-        RuntimeConfig(threads=0)  # "all cores" would make the same dvc.lock give other models
-    assert RuntimeConfig().threads == 1  # the default never oversubscribes a shared machine
+        RuntimeSettings(threads=0)  # "all cores" would make the same dvc.lock give other models
+    assert RuntimeSettings().threads == 1  # the default never oversubscribes a shared machine
 
 
 def test_resuming_under_another_thread_count_starts_fresh(tmp_path):
@@ -75,7 +81,7 @@ def test_resuming_under_another_thread_count_starts_fresh(tmp_path):
 def test_a_nan_loss_stops_training_naming_the_step(tmp_path):
     x = images()
     x[2, 0, 3, 3] = float("nan")
-    with pytest.raises(DiffadError, match=r"train_ddim: loss is nan at step \d+"):
+    with pytest.raises(DiffadError, match=r"train_denoiser: loss is nan at step \d+"):
         train(tmp_path, x)
     assert not (tmp_path / "denoiser.safetensors").exists()
 
@@ -98,7 +104,7 @@ def test_saved_weights_get_the_normal_file_mode(tmp_path):
 
 
 def test_a_second_trainer_in_the_same_folder_is_refused(tmp_path):
-    with exclusive_lock(tmp_path / STATE_FILE.parent / "train.lock", "train_ddim"):
+    with exclusive_lock(tmp_path / STATE_FILE.parent / "train.lock", "train_denoiser"):
         with pytest.raises(DiffadError, match=f"pid {os.getpid()}"):
             train(tmp_path)
 
@@ -106,7 +112,7 @@ def test_a_second_trainer_in_the_same_folder_is_refused(tmp_path):
 def test_a_stage_does_not_outlive_the_process_that_started_it(tmp_path):
     ready = tmp_path / "ready"
     child_code = (
-        "import pathlib, time; from stages._stage import exit_with_parent; exit_with_parent();"
+        "import pathlib, time; from stages import die_with_parent; die_with_parent();"
         f"pathlib.Path({str(ready)!r}).touch(); time.sleep(60)"
     )
     parent_code = (

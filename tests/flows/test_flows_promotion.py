@@ -12,7 +12,7 @@ import yaml
 from diffad.artifacts.layout import ProjectLayout
 from diffad.artifacts.records import ReportSummary, write_metrics, write_summary
 from diffad.artifacts.runs import RunRecord, read_accepted, read_run_records, write_run_record
-from diffad.errors import ArtifactError, ConfigError
+from diffad.core.errors import ArtifactError, ConfigError
 from flows import promotion
 from flows.promotion import compare_metrics
 

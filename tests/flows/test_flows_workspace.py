@@ -87,7 +87,7 @@ def test_workspace_is_a_cache_sharing_copy_that_leaves_the_project_alone(tiny_pr
 
 
 def test_workspace_refuses_a_project_that_is_not_a_dvc_repo(tmp_path):
-    from diffad.errors import DataError
+    from diffad.core.errors import DataError
 
     (tmp_path / "p").mkdir()
     with pytest.raises(DataError, match="not a DVC project"):

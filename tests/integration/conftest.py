@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Small enough for a 2-core CI machine; every stage still does its real work.
 TINY = {
-    "data": {"resolution": 64},  # the working resolution; the denoiser reads 32 px (train_ddim)
+    "data": {"resolution": 64},  # the working resolution; the denoiser reads 32 px (train_denoiser)
     "runtime": {"threads": 1},
     "convert_dataset": {
         "demo_train_good": 24,
@@ -26,7 +26,7 @@ TINY = {
         "min_test_images": 2,
         "min_calibration_images": 8,  # 24 train/good -> 16 train, 8 calibration
     },
-    "train_ddim": {
+    "train_denoiser": {
         "resolution": 32,
         "steps": 30,
         "batch_size": 8,
@@ -35,11 +35,13 @@ TINY = {
         "sample_count": 4,
         "sample_steps": 4,
     },
-    "cache_scores": {"num_sigmas": 6, "batch_size": 16},
-    "fit_gmm": {"n_components": 2},
-    "train_flow": {"epochs": 2, "batch_size": 8, "positions_per_step": 32, "num_flows": 1, "hidden": 32},
-    "fit_baselines": {"input_size": 64, "border_pad": 8, "msma_features": {"steps": 30, "hidden": 32}},
-    "evaluate": {"max_overlays": 6, "ddim": {"steps": 3}, "target_false_alarm_rate": 0.125},  # 1 of 8
+    "score_norms": {"num_sigmas": 6, "batch_size": 16},
+    "backbone": {"input_size": 64, "border_pad": 8},
+    "msma_gmm": {"n_components": 2},
+    "msma_flow": {"epochs": 2, "batch_size": 8, "positions_per_step": 32, "num_flows": 1, "hidden": 32},
+    "msma_features": {"steps": 30, "hidden": 32},
+    "ddim": {"steps": 3},
+    "evaluate": {"max_overlays": 6, "target_false_alarm_rate": 0.125},  # 1 of 8
 }
 
 

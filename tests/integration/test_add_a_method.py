@@ -1,13 +1,14 @@
-"""A method is one module (issue 12): a toy detector written into ``src/diffad/detectors/`` of a
-copy of the reproduced tiny project is fitted by `fit_baselines`, measured by `evaluate`
+"""A method is one folder: a toy method written into ``src/diffad/methods/toy_mean/`` of a copy of
+the reproduced tiny project is fitted by its own ``fit@toy_mean`` stage, measured by `evaluate`
 (metrics.json), shipped in the bundle, served by ``diffad predict`` and listed by the dashboard,
-with no edit to any other file of the code; choosing to evaluate it is the parameter
-``evaluate.methods`` (params.yaml), as for every method."""
+with no edit to any other file of the code; what else it takes is one line under
+``evaluate.methods`` in params.yaml and one ``fit`` foreach line in dvc.yaml."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,8 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from diffad.detectors.base import Batch, ImageDetector, MethodOutput, register
-from diffad.files import atomic_write
+from diffad.components.detector import Batch, ImageDetector, MethodOutput
+
+from diffad.components.methods import register
+from diffad.core.files import atomic_write
 
 
 @register
@@ -75,17 +78,45 @@ print(json.dumps({"order": list(METHOD_ORDER), "overview": overview, "inspect": 
 """
 
 
-def test_a_new_method_is_one_new_module(reproduced_project: Path, tmp_path: Path) -> None:
+# The tests that check a list of methods against the method folders (each would fail on a new
+# method that is not wired in); they run in the copy, on its code.
+METHOD_LIST_CHECKS = (
+    "tests/unit/components/test_registry.py",
+    "tests/unit/test_dvc_graph.py",
+    "tests/unit/test_dvc_plots.py",
+    "tests/unit/test_import_layers.py",
+)
+
+
+def test_a_new_method_is_one_new_folder(reproduced_project: Path, tmp_path: Path) -> None:
     project = copy_project(reproduced_project, tmp_path / "project")
-    (project / "src/diffad/detectors/toy_mean.py").write_text(TOY)
-    params = yaml.safe_load((project / "params.yaml").read_text())
+    (project / "src/diffad/methods/toy_mean").mkdir()
+    (project / "src/diffad/methods/toy_mean/detector.py").write_text(TOY)
+    params = (project / "params.yaml").read_text()
+    assert "  - padim\n" in params or "padim]" in params
+    params = yaml.safe_load(params)
     params["evaluate"]["methods"].append("toy_mean")
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = project_env(project)
 
+    checks = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *METHOD_LIST_CHECKS]
+    unwired = subprocess.run(checks, cwd=project, env={**os.environ, **env}, text=True, capture_output=True)
+    assert (
+        unwired.returncode != 0
+        and "test_each_method_with_something_to_fit_has_its_fit_stage" in unwired.stdout
+    )
+
+    dvc_yaml = (project / "dvc.yaml").read_text()
+    line = "      padim: {inputs: data/prepared, shared: backbone, own: padim}\n"
+    assert line in dvc_yaml  # the toy has no settings of its own: its `own` section is the shared one
+    toy = "      toy_mean: {inputs: data/prepared, shared: backbone, own: backbone}\n"
+    (project / "dvc.yaml").write_text(dvc_yaml.replace(line, line + toy))
+    wired = subprocess.run(checks, cwd=project, env={**os.environ, **env}, text=True, capture_output=True)
+    assert wired.returncode == 0, wired.stdout[-3000:]
+
     repro = dvc(project, "repro", env=env)
-    assert "Running stage 'fit_baselines'" in repro.stdout and "Running stage 'evaluate'" in repro.stdout
-    assert "Running stage 'train_ddim'" not in repro.stdout  # only the stages a method can affect
+    ran = set(re.findall(r"Running stage '([^']+)'", repro.stdout))
+    assert ran == {"fit@toy_mean", "evaluate"}, ran  # only the stages a new method can affect
     metrics = read_metrics(project / "reports/metrics.json")  # methods only, not the resolution
     assert list(metrics)[-1] == "toy_mean" and 0.0 <= metrics["toy_mean"]["image_auroc"] <= 1.0
     assert metrics["toy_mean"]["pixel_auroc"] is not None

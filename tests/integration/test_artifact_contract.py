@@ -20,7 +20,7 @@ from PIL import Image
 
 from diffad.artifacts.layout import ProjectLayout
 from diffad.artifacts.records import HEADLINE_KEYS, read_metrics, read_validation
-from diffad.detectors import SERVED_METHOD
+from diffad.inference.serving import SERVED_METHOD
 from tests.flows.conftest import prefect_server  # noqa: F401  (the fixture, and Prefect kept in a temp home)
 from tests.integration.conftest import ROOT, TINY, copy_project, dvc
 

@@ -19,8 +19,8 @@ from diffad.artifacts.layout import ProjectLayout
 from diffad.config import load_params
 from diffad.data.synthetic import make_image
 from diffad.feedback.store import FeedbackStore, ReviewedPrediction
+from diffad.inference.scores_log import read_scores_log
 from diffad.monitoring.check import check_category
-from diffad.monitoring.scores_log import read_scores_log
 from tests.flows.conftest import prefect_server  # noqa: F401  (the fixture, Prefect in a temp home)
 from tests.integration.conftest import copy_project, dvc
 

@@ -11,24 +11,24 @@ pytestmark = pytest.mark.slow
 
 
 def test_evaluate_leaves_the_models_it_is_given_unchanged(reproduced_project) -> None:
+    from diffad.components.score_norms import load_score_cache
     from diffad.config import load_params
     from diffad.data.dataset import load_prepared
     from diffad.evaluation.evaluate import evaluate
     from diffad.inference.models import Models
-    from diffad.msma.scores import load_score_cache
 
     project = reproduced_project
     params = load_params(project / "params.yaml", ["evaluate.methods=[msma_gmm,ensemble,padim]"])
     paths = {
         "denoiser.safetensors": project / "models/denoiser/denoiser.safetensors",
-        "gmm.json": project / "models/gmm/gmm.json",
-        "flow.safetensors": project / "models/flow/flow.safetensors",
-        "padim.safetensors": project / "models/baselines/padim.safetensors",
+        "gmm.json": project / "models/methods/msma_gmm/gmm.json",
+        "flow.safetensors": project / "models/methods/msma_flow/flow.safetensors",
+        "padim.safetensors": project / "models/methods/padim/padim.safetensors",
     }
     models = Models(params=params, paths=paths, device="cpu")
     state = {k: v for k, v in vars(models).items() if k != "_cache"}
     dataset = load_prepared(project / "data/prepared")
-    image_norms, patch_norms, _ = load_score_cache(project / "data/scores")
+    image_norms, patch_norms, _ = load_score_cache(project / "data/score_norms")
 
     result = evaluate(dataset, models, (image_norms, patch_norms), params)
 

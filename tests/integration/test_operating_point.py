@@ -31,16 +31,12 @@ def run_evaluate(project: Path, data: Path, out: Path, params: str = "params.yam
         params,
         "--data",
         str(data),
-        "--scores",
-        "data/scores",
+        "--norms",
+        "data/score_norms",
         "--denoiser",
         "models/denoiser/denoiser.safetensors",
-        "--gmm",
-        "models/gmm/gmm.json",
-        "--flow",
-        "models/flow/flow.safetensors",
-        "--baselines",
-        "models/baselines",
+        "--models",
+        "models/methods",
         "--reports",
         str(out / "reports"),
         "--bundle",
@@ -58,7 +54,7 @@ def thresholds_bytes(bundle: dict) -> bytes:
 def test_models_score_their_own_training_images_lower_than_held_out_good_images(reproduced_project):
     """The reason for the split: fitted on train, every method finds train more normal than the
     calibration images, so thresholds from train images would flag more unseen good images."""
-    from diffad.inference.predict import Predictor
+    from diffad.inference.predictor import Predictor
 
     project = reproduced_project
     manifest = read_manifest(project / "data/prepared/manifest.csv")

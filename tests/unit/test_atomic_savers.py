@@ -1,4 +1,4 @@
-"""Every saver writes through the one helper, :func:`diffad.files.atomic_write` (issue 12): a save
+"""Every saver writes through the one helper, :func:`diffad.core.files.atomic_write` (issue 12): a save
 that fails half-way (disk full) leaves the previous file byte-identical, and no temporary file.
 
 The failure is injected into the lowest-level writer each saver calls (``Path.write_text`` /
@@ -17,13 +17,16 @@ import pytest
 import torch
 
 from diffad.artifacts.records import write_json
-from diffad.baselines.common import save_state
-from diffad.config import BaselinesConfig, FitGMMConfig, TrainFlowConfig
-from diffad.diffusion.checkpoint import save_state as save_training_state
-from diffad.diffusion.training import write_loss_csv
-from diffad.msma.mixture import GMMModel, fit_gmm
-from diffad.msma.patchflow.model import PatchFlow, save_patchflow
-from diffad.msma.scores import ScoreNorms, save_score_cache
+from diffad.components.backbone_model import save_state
+from diffad.components.denoiser.checkpoint import save_state as save_training_state
+from diffad.components.denoiser.training import write_loss_csv
+from diffad.components.score_norms import ScoreNorms, save_score_cache
+from diffad.components.settings import BackboneSettings
+from diffad.methods.msma_flow.model import PatchFlow, save_patchflow
+from diffad.methods.msma_flow.settings import MsmaFlowSettings
+from diffad.methods.msma_gmm.mixture import GMMModel, fit_gmm
+from diffad.methods.msma_gmm.settings import MsmaGmmSettings
+from diffad.methods.patchcore.settings import PatchCoreSettings
 
 
 class DiskFull(OSError):
@@ -47,16 +50,25 @@ def _failing(real):
 
 
 def _gmm() -> GMMModel:
-    return fit_gmm(np.random.default_rng(0).normal(size=(40, 3)), FitGMMConfig(n_components=2), seed=0)
+    return fit_gmm(np.random.default_rng(0).normal(size=(40, 3)), MsmaGmmSettings(n_components=2), seed=0)
 
 
 SAVERS = {
     "gmm.json": (lambda path: _gmm().save(path), "text"),
     "metrics.json": (lambda path: write_json(path, {"a": 1}), "text"),
     "loss.csv": (lambda path: write_loss_csv(path, [(1, 0.5)]), "text"),
-    "flow.safetensors": (lambda path: save_patchflow(PatchFlow(3, TrainFlowConfig(hidden=8)), path), "bytes"),
+    "flow.safetensors": (
+        lambda path: save_patchflow(PatchFlow(3, MsmaFlowSettings(hidden=8)), path),
+        "bytes",
+    ),
     "patchcore.safetensors": (
-        lambda path: save_state(path, "patchcore", {"memory_bank": torch.ones(2, 3)}, BaselinesConfig(), {}),
+        lambda path: save_state(
+            path,
+            "patchcore",
+            {"memory_bank": torch.ones(2, 3)},
+            {"backbone": BackboneSettings(), "settings": PatchCoreSettings()},
+            {},
+        ),
         "bytes",
     ),
     "checkpoint.pt": (lambda path: save_training_state(path, {"step": 1}), "bytes"),

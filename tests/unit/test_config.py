@@ -1,12 +1,13 @@
 """The typed config: defaults, overrides, and errors that name the offending key."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 import yaml
 
 from diffad.config import Params, load_params, params_from_dict
-from diffad.errors import ConfigError
+from diffad.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,10 +23,10 @@ def test_repository_params_load_and_match_defaults_for_listed_keys():
 def test_overrides_are_parsed_as_yaml_and_typed(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("data:\n  resolution: 64\n")
-    params = load_params(path, ["data.resolution=32", "data.source=mvtec", "evaluate.ddim.steps=7"])
+    params = load_params(path, ["data.resolution=32", "data.source=mvtec", "ddim.steps=7"])
     assert params.data.resolution == 32
     assert params.data.source == "mvtec"
-    assert params.evaluate.ddim.steps == 7
+    assert params.ddim.steps == 7
 
 
 @pytest.mark.parametrize(
@@ -36,9 +37,9 @@ def test_overrides_are_parsed_as_yaml_and_typed(tmp_path):
         ({"data": {"resolution": "64px"}}, "data.resolution"),
         ({"data": {"resolution": 4}}, "data.resolution"),
         ({"data": {"source": "imagenet"}}, "data.source"),
-        ({"train_ddim": {"hflip": 1}}, "train_ddim.hflip"),
-        ({"train_ddim": {"steps": 1.5}}, "train_ddim.steps"),
-        ({"evaluate": {"ddim": {"stepz": 3}}}, "evaluate.ddim.stepz"),
+        ({"train_denoiser": {"hflip": 1}}, "train_denoiser.hflip"),
+        ({"train_denoiser": {"steps": 1.5}}, "train_denoiser.steps"),
+        ({"ddim": {"stepz": 3}}, "ddim.stepz"),
         ({"evaluate": {"methods": "ddim"}}, "evaluate.methods"),
         ({"seed": "zero"}, "seed"),
     ],
@@ -49,8 +50,8 @@ def test_bad_keys_and_values_name_the_key(raw, key):
 
 
 def test_int_is_accepted_where_float_expected_and_lists_become_tuples():
-    params = params_from_dict({"train_ddim": {"lr": 1}, "evaluate": {"methods": ["ddim", "padim"]}})
-    assert params.train_ddim.lr == 1.0 and isinstance(params.train_ddim.lr, float)
+    params = params_from_dict({"train_denoiser": {"lr": 1}, "evaluate": {"methods": ["ddim", "padim"]}})
+    assert params.train_denoiser.lr == 1.0 and isinstance(params.train_denoiser.lr, float)
     assert params.evaluate.methods == ("ddim", "padim")
 
 
@@ -77,31 +78,28 @@ def test_malformed_override_is_an_error(tmp_path):
         load_params(path, ["data.resolution"])
 
 
-def test_params_yaml_and_the_config_defaults_are_one_source_of_values() -> None:
-    """Every key is in params.yaml (so `dvc params diff` sees it) and config.py's default is the
-    same value: a default that differs would silently apply wherever params.yaml is not read."""
+def test_params_yaml_is_written_from_the_settings_beside_the_code():
+    """Every default is written once, in the settings dataclass; params.yaml is `diffad params`."""
     from pathlib import Path
 
-    import yaml
+    from diffad.config import default_params_yaml
 
-    from diffad.config import Params
+    committed = (Path(__file__).resolve().parents[2] / "params.yaml").read_text()
+    assert committed == default_params_yaml(), "params.yaml is stale: run `diffad params > params.yaml`"
 
-    def plain(value):
-        return [plain(v) for v in value] if isinstance(value, list | tuple) else value
 
-    def differences(defaults: dict, written: dict, prefix: str = "") -> list[str]:
-        found = []
-        for key in sorted(set(defaults) | set(written)):
-            name = f"{prefix}{key}"
-            if key not in written:
-                found.append(f"{name}: only in config.py")
-            elif key not in defaults:
-                found.append(f"{name}: only in params.yaml")
-            elif isinstance(defaults[key], dict) and isinstance(written[key], dict):
-                found += differences(defaults[key], written[key], f"{name}.")
-            elif plain(defaults[key]) != plain(written[key]):
-                found.append(f"{name}: config.py {defaults[key]!r}, params.yaml {written[key]!r}")
-        return found
+def test_a_range_is_checked_where_it_is_declared_and_names_the_full_key():
+    from diffad.methods.patchcore.settings import PatchCoreSettings
 
-    written = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())
-    assert differences(Params().to_dict(), written) == []
+    with pytest.raises(ConfigError, match=r"patchcore\.coreset_ratio: 2\.0 is outside \[0\.0001, 1\.0\]"):
+        PatchCoreSettings(coreset_ratio=2.0)
+    with pytest.raises(ConfigError, match=r"patchcore\.coreset_ratio"):
+        params_from_dict({"patchcore": {"coreset_ratio": 0.0}})
+
+
+def test_a_new_methods_settings_join_params_without_an_edit_to_config():
+    from diffad.config import Params, method_settings
+
+    sections = [f.name for f in dataclasses.fields(Params)]
+    assert list(method_settings()) == [s for s in sections if s in method_settings()]
+    assert all(section in sections for section in method_settings())

@@ -14,20 +14,26 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from diffad.baselines.common import save_state
-from diffad.config import BaselinesConfig, TrainFlowConfig
-from diffad.diffusion.checkpoint import save_denoiser
-from diffad.diffusion.unet import build_denoiser
-from diffad.files import save_safetensors
-from diffad.msma.patchflow.model import PatchFlow, save_patchflow
+from diffad.components.backbone_model import save_state
+from diffad.components.denoiser.checkpoint import save_denoiser
+from diffad.components.denoiser.unet import build_denoiser
+from diffad.components.settings import BackboneSettings
+from diffad.core.files import save_safetensors
+from diffad.methods.msma_flow.model import PatchFlow, save_patchflow
+from diffad.methods.msma_flow.settings import MsmaFlowSettings
+from diffad.methods.patchcore.settings import PatchCoreSettings
 
 SAVES = 12  # enough that a random key order repeats the same bytes with probability < 1e-9
 
 SAVERS = {
     "baselines": lambda path: save_state(
-        path, "patchcore", {"memory_bank": torch.arange(6.0).reshape(2, 3)}, BaselinesConfig(), {"k": 1}
+        path,
+        "patchcore",
+        {"memory_bank": torch.arange(6.0).reshape(2, 3)},
+        {"backbone": BackboneSettings(), "settings": PatchCoreSettings()},
+        {"k": 1},
     ),
-    "flow": lambda path: save_patchflow(PatchFlow(3, TrainFlowConfig(hidden=8)), path),
+    "flow": lambda path: save_patchflow(PatchFlow(3, MsmaFlowSettings(hidden=8)), path),
     "denoiser": lambda path: save_denoiser(path, build_denoiser("xs", 16), extra={"b": 1, "a": 2}),
     "many metadata keys": lambda path: save_safetensors(
         path,
@@ -69,9 +75,9 @@ def test_the_rewritten_header_loads_with_safetensors_itself(tmp_path: Path) -> N
 def test_a_released_lock_file_keeps_no_pid(tmp_path: Path) -> None:
     """The tiny pipeline run twice differed only in models/denoiser/checkpoint/train.lock (a DVC
     output): it kept the pid of the run that had held it. Released, it names no owner."""
-    from diffad.files import exclusive_lock
+    from diffad.core.files import exclusive_lock
 
     lock = tmp_path / "train.lock"
-    with exclusive_lock(lock, "train_ddim"):
+    with exclusive_lock(lock, "train_denoiser"):
         assert lock.read_text().startswith("pid ")
     assert lock.read_bytes() == b""

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from diffad.config import MonitoringConfig
-from diffad.errors import DataError
+from diffad.core.errors import DataError
+from diffad.inference.scores_log import read_scores_log
 from diffad.monitoring.drift import drift_statistics
-from diffad.monitoring.scores_log import read_scores_log
+from diffad.monitoring.settings import MonitoringSettings
 
-CFG = MonitoringConfig()
+CFG = MonitoringSettings()
 rng = np.random.default_rng(0)
 GOOD = rng.normal(0.0, 1.0, 200)
 THRESHOLD = float(np.quantile(GOOD, 0.95))
@@ -67,8 +67,8 @@ def test_an_image_scored_twice_counts_once_in_the_window(tmp_path) -> None:
     written by the writer `diffad predict` uses."""
     import pandas as pd
 
+    from diffad.inference.scores_log import log_predictions
     from diffad.monitoring.drift import recent_window
-    from diffad.monitoring.scores_log import log_predictions
 
     images = [tmp_path / f"{i}.png" for i in range(3)]
     for i, image in enumerate(images):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from diffad import QUIET_ENV
+from diffad.core import QUIET_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,7 @@ def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT)
 
 
-@pytest.mark.parametrize("module", ["diffad.cli", "stages._stage", "flows.monitor", "dashboard.data"])
+@pytest.mark.parametrize("module", ["diffad.cli", "stages.evaluate", "flows.monitor", "dashboard.data"])
 def test_importing_an_entry_point_turns_analytics_off(module: str) -> None:
     code = PROBE.format(module=module, names=sorted(QUIET_ENV))
     done = subprocess.run(

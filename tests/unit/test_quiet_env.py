@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from diffad.quiet import QUIET
+from diffad.core.quiet import QUIET
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,7 +41,7 @@ def test_entry_point_sets_analytics_off(entry):
 
 
 def test_a_users_own_value_is_kept():
-    from diffad.quiet import quiet_environment
+    from diffad.core.quiet import quiet_environment
 
     env = {"DO_NOT_TRACK": "0"}
     quiet_environment(env)

@@ -3,7 +3,9 @@ and ``runs/`` (and the display copies under ``data/prepared/``).
 
 Stages get their folders from ``dvc.yaml`` on the command line (``--reports reports``, ``--bundle
 models/bundle``, ...); the classes here name the files *inside* those folders. The flows and the
-dashboard read a whole project, so :class:`ProjectLayout` also names the folders themselves::
+dashboard read a whole project, so :class:`ProjectLayout` also names the folders themselves (the
+two that production fills while a model is served, ``data/feedback/`` and ``data/monitoring/``, are
+named in :mod:`diffad.artifacts.production_data`)::
 
     metrics/<method>.json              headline: image/pixel AUROC, AUPRO, F1   dvc metrics (in git)
     reports/                           ReportsDir (evaluate --reports)
@@ -21,7 +23,7 @@ dashboard read a whole project, so :class:`ProjectLayout` also names the folders
             validation.json            every check, observed value, offending files
             validation.html
             summary.json               flat counts                       dvc metrics
-    models/bundle/CURRENT              BundleDir: names the version served (diffad.files.publish_version)
+    models/bundle/CURRENT              BundleDir: names the version served (diffad.core.files.publish_version)
     models/bundle/v-<bundle id>/       one immutable version: bundle.json (the manifest, with the
                                        sha256 of every file; see records.py) and the model files
     data/prepared/display/<split>/<defect>/<stem>.png   test images at display resolution
@@ -37,7 +39,7 @@ dashboard read a whole project, so :class:`ProjectLayout` also names the folders
         images/<sha256>.<ext>          the reviewed image, copied at review time
         masks/<sha256>.png             accepted defect masks (content-addressed), source geometry
     data/monitoring/<category>/        MonitoringDir: production scores (no DVC stage reads it)
-        scores.jsonl                   one row per image `diffad predict` scored (diffad.monitoring)
+        scores.jsonl                   one row per image `diffad predict` scored (inference.scores_log)
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from diffad.errors import DiffadError
-from diffad.files import current_version
+from diffad.artifacts.production_data import FEEDBACK, MONITORING, FeedbackDir, MonitoringDir
+from diffad.core.errors import DiffadError
+from diffad.core.files import current_version
 
 REPORTS = "reports"
 HEADLINE = "metrics"  # HeadlineDir: the few numbers per method that `dvc metrics` and `dvc exp show` print
@@ -54,8 +57,6 @@ MODELS = "models"
 RUNS = "runs"
 BUNDLE = "models/bundle"
 PREPARED = "data/prepared"
-FEEDBACK = "data/feedback"  # reviewers' verdicts: FeedbackDir
-MONITORING = "data/monitoring"  # production scores: MonitoringDir
 MANIFEST_FILE = "manifest.csv"  # data/prepared/manifest.csv (columns: diffad.data.manifest)
 INFO_FILE = "info.json"  # data/prepared/info.json
 PARAMS_FILE = "params.yaml"
@@ -271,48 +272,6 @@ class RunsDir:
 
     def accepted_categories(self) -> list[str]:
         return sorted(p.parent.name for p in self.root.glob("*/accepted") if p.is_dir())
-
-
-@dataclass(frozen=True)
-class FeedbackDir:
-    """``data/feedback/``: the reviewers' verdicts and what they refer to (``convert_dataset`` dep)."""
-
-    root: Path
-
-    def verdicts(self, category: str) -> Path:
-        """Append-only JSON Lines, one verdict per row (schema: diffad.feedback.verdicts)."""
-        return self.root / f"{category}.jsonl"
-
-    @property
-    def images(self) -> Path:
-        return self.root / "images"
-
-    def image(self, sha256: str, suffix: str) -> Path:
-        """The reviewed image, named by the sha256 of its bytes (``suffix`` with its dot)."""
-        return self.images / f"{sha256}{suffix.lower()}"
-
-    @property
-    def masks(self) -> Path:
-        return self.root / "masks"
-
-    def mask(self, sha256: str) -> Path:
-        """An accepted defect mask (L, 0/255, the image's own size), named by its PNG's sha256."""
-        return self.masks / f"{sha256}.png"
-
-    def relative(self, path: Path) -> str:
-        """How a verdict row names a file of this folder (posix, relative to ``root``)."""
-        return Path(path).relative_to(self.root).as_posix()
-
-
-@dataclass(frozen=True)
-class MonitoringDir:
-    """``data/monitoring/``: what production scoring saw, per category."""
-
-    root: Path
-
-    def scores_log(self, category: str) -> Path:
-        """JSON Lines, one row per image scored by ``diffad predict`` (diffad.monitoring.scores_log)."""
-        return self.root / category / "scores.jsonl"
 
 
 @dataclass(frozen=True)

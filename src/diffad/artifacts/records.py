@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from diffad.artifacts.layout import HeadlineDir, ReportsDir, ValidationDir
-from diffad.errors import ArtifactError
-from diffad.files import atomic_write
+from diffad.core.errors import ArtifactError
+from diffad.core.files import atomic_write
 
 SCHEMA_VERSION = 1
 BUNDLE_FORMAT = 3  # bundle.json "format", bumped when a bundle can no longer be loaded as before:

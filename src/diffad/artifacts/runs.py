@@ -32,8 +32,8 @@ from diffad.artifacts.records import (
     read_metrics,
     write_json,
 )
-from diffad.errors import ArtifactError, DiffadError
-from diffad.files import sha256_of
+from diffad.core.errors import ArtifactError, DiffadError
+from diffad.core.files import sha256_of
 
 OUTCOME_TEXT = {
     "accepted": "accepted",

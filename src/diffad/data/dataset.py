@@ -10,9 +10,9 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from diffad.core.errors import DataError
 from diffad.data.manifest import CALIBRATION, INFO_NAME, MANIFEST_NAME, TRAIN, read_info, read_manifest
 from diffad.data.transforms import to_tensor
-from diffad.errors import DataError
 
 
 class PreparedDataset:

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from diffad.errors import DataError
+from diffad.core.errors import DataError
 
 ALPHA_MODES = ("LA", "La", "RGBA", "RGBa", "PA")
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")

@@ -15,8 +15,8 @@ from typing import Any
 import pandas as pd
 
 from diffad.artifacts.layout import INFO_FILE, MANIFEST_FILE
-from diffad.errors import DataError
-from diffad.files import atomic_write
+from diffad.core.errors import DataError
+from diffad.core.files import atomic_write
 
 MANIFEST_NAME = MANIFEST_FILE
 INFO_NAME = INFO_FILE

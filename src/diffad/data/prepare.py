@@ -18,20 +18,20 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from PIL import Image
 
 from diffad.artifacts.layout import DISPLAY_MAX_SIDE, display_path
-from diffad.config import ConvertDatasetConfig, DataConfig
+from diffad.core.errors import DataError
 from diffad.data.images import BadInputError, binarize_mask, load_file, pixel_digest, to_rgb
 from diffad.data.manifest import INFO_NAME, MANIFEST_NAME, ManifestRow, write_info, write_manifest
+from diffad.data.settings import ConvertDatasetSettings, DataSettings
 from diffad.data.sources import BadInputLog, SourceItem, scan_source
 from diffad.data.split import set_aside_calibration
 from diffad.data.synthetic import write_demo
 from diffad.data.transforms import prepare_image, prepare_mask
-from diffad.errors import DataError
-from diffad.feedback.dataset import FeedbackInput
 
 
 @dataclass(frozen=True)
@@ -63,21 +63,46 @@ class PrepareReport:
 StagedCheck = Callable[[Path], None]  # raises to reject the staged dataset
 
 
+@dataclass
+class Joined:
+    """Rows added to the staged dataset after the source's own, and what to say about them in
+    ``info.json`` (its ``feedback`` entry)."""
+
+    rows: list[ManifestRow] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+
+
+class ExtraImages(Protocol):
+    """Images that join the dataset after the source's own: the reviewers' verdicts
+    (:class:`diffad.feedback.dataset.FeedbackInput`, passed in by the `convert_dataset` stage)."""
+
+    def join(
+        self,
+        source_rows: list[ManifestRow],
+        work: Path,
+        with_masks: bool,
+        convert: Callable[[SourceItem], ManifestRow | None],
+    ) -> Joined:
+        """Convert the extra images into the staging folder ``work`` with ``convert`` (the
+        source's own conversion), never one that is already among ``source_rows``."""
+        ...
+
+
 def prepare_dataset(
-    data: DataConfig,
-    convert: ConvertDatasetConfig,
+    data: DataSettings,
+    convert: ConvertDatasetSettings,
     seed: int,
     out_dir: Path,
     check: StagedCheck | None = None,
-    feedback: FeedbackInput | None = None,
+    feedback: ExtraImages | None = None,
 ) -> PrepareReport:
     """Import ``data`` (demo, mvtec or folder source) into ``out_dir`` at ``data.resolution``.
 
     ``check`` is called on the staged dataset before it replaces ``out_dir``; whatever it
     raises rejects the run and leaves ``out_dir`` as it was. Raises :class:`DataError` naming the
     file for unusable input (``on_bad_input: fail``) and whenever train/good or the
-    labelled/unlabelled test set ends up empty. ``feedback``: reviewers' verdicts that join the
-    dataset after the source's own images (:mod:`diffad.feedback.dataset`; rows tagged ``origin``).
+    labelled/unlabelled test set ends up empty. ``feedback``: images that join the dataset after
+    the source's own (:class:`ExtraImages`, the reviewers' verdicts; rows tagged ``origin``).
     """
     out_dir = Path(out_dir)
     if data.source == "synthetic":
@@ -100,14 +125,14 @@ def _check_separate(root: Path, out_dir: Path) -> None:
 
 def _import(
     root: Path,
-    data: DataConfig,
-    convert: ConvertDatasetConfig,
+    data: DataSettings,
+    convert: ConvertDatasetSettings,
     seed: int,
     out_dir: Path,
     with_masks: bool,
     shown_root: str,
     check: StagedCheck | None,
-    feedback: FeedbackInput | None = None,
+    feedback: ExtraImages | None = None,
 ) -> PrepareReport:
     log = BadInputLog(policy=data.on_bad_input, root=root)
     items = scan_source(root, with_masks, log, allow_external_links=data.allow_external_links)
@@ -167,7 +192,7 @@ def _import(
 
 
 def _convert(
-    item: SourceItem, root: Path, work: Path, data: DataConfig, log: BadInputLog
+    item: SourceItem, root: Path, work: Path, data: DataSettings, log: BadInputLog
 ) -> ManifestRow | None:
     """Decode, transform and write one image (and its mask); ``None`` when it is skipped."""
     try:

@@ -22,9 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from diffad.config import OnBadInput
+from diffad.core.errors import DataError
 from diffad.data.images import BadInputError, is_ignored
-from diffad.errors import DataError
+from diffad.data.settings import OnBadInput
 
 GOOD = "good"
 UNKNOWN = "unknown"

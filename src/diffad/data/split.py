@@ -20,21 +20,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from diffad.config import ConvertDatasetConfig
 from diffad.data.manifest import CALIBRATION, TRAIN
+from diffad.data.settings import ConvertDatasetSettings
 from diffad.data.sources import SourceItem
 
 _STREAM = 0x5EED_CA1  # a seed stream of its own: the split does not move when other draws change
 
 
-def calibration_count(n_good: int, cfg: ConvertDatasetConfig) -> int:
+def calibration_count(n_good: int, cfg: ConvertDatasetSettings) -> int:
     """How many of ``n_good`` good training images are set aside for calibration."""
     wanted = max(round(cfg.calibration_fraction * n_good), cfg.min_calibration_images)
     return max(0, min(wanted, n_good - cfg.min_train_images))
 
 
 def set_aside_calibration(
-    items: Sequence[SourceItem], cfg: ConvertDatasetConfig, seed: int
+    items: Sequence[SourceItem], cfg: ConvertDatasetSettings, seed: int
 ) -> list[SourceItem]:
     """``items`` with a seeded share of the ``train`` ones moved to the calibration split.
 

@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from diffad.config import ConvertDatasetConfig
-from diffad.errors import ConfigError
+from diffad.core.errors import ConfigError
+from diffad.data.settings import ConvertDatasetSettings
 
 SIZE = 128  # side of the generated images; the default 64 px transform halves it
 DEFECTS: dict[str, tuple[str, ...]] = {
@@ -272,7 +272,7 @@ def make_image(
     return to_uint8(image), mask
 
 
-def write_demo(category: str, convert: ConvertDatasetConfig, seed: int, root: Path) -> None:
+def write_demo(category: str, convert: ConvertDatasetSettings, seed: int, root: Path) -> None:
     """Write demo ``category`` under ``root`` in the MVTec AD layout (PNG, 128 x 128)."""
     if category not in DEFECTS:
         raise ConfigError(

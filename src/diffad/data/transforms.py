@@ -26,9 +26,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from diffad.config import Transform
+from diffad.core.errors import ConfigError
 from diffad.data.images import read_image, to_rgb, upright
-from diffad.errors import ConfigError
+from diffad.data.settings import Transform
 
 TRANSFORMS: tuple[str, ...] = ("center-crop-dhariwal", "resize")
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,20 +23,14 @@ import torch
 
 from diffad.artifacts.layout import ReportsDir
 from diffad.artifacts.records import ReportSummary, write_summary
+from diffad.components.detector import Calibration, CalibrationSet, MethodOutput, Standardizer
+from diffad.components.methods import detector_class, is_composite, scored_methods
 from diffad.config import Params
+from diffad.core.errors import DataError
 from diffad.data.dataset import PreparedDataset
-from diffad.detectors.base import (
-    Calibration,
-    CalibrationSet,
-    MethodOutput,
-    Standardizer,
-    detector_class,
-    is_composite,
-    scored_methods,
-)
-from diffad.errors import DataError
 from diffad.evaluation.report import write_reports
-from diffad.evaluation.thresholds import MethodThresholds, fit_thresholds
+from diffad.evaluation.result import Evaluation
+from diffad.evaluation.thresholds import fit_thresholds
 from diffad.inference.bundle import write_bundle
 from diffad.inference.models import Models
 from diffad.metrics import method_metrics
@@ -45,20 +38,6 @@ from diffad.metrics import method_metrics
 log = logging.getLogger(__name__)
 
 NORMS_PARITY_IMAGES = 8  # test images whose score norms are recomputed: timing and cache parity
-
-
-@dataclass
-class Evaluation:
-    """Everything the reports are made of."""
-
-    test_rows: np.ndarray  # manifest index of the test images (labelled and unknown)
-    labels: np.ndarray  # (N_test,) 1 anomaly, 0 good, -1 unknown
-    masks: np.ndarray | None  # (N_labelled, H, W) ground truth of the labelled test images, or None
-    outputs: dict[str, MethodOutput]  # method -> outputs on the test images
-    thresholds: dict[str, MethodThresholds]
-    metrics: dict[str, dict]  # method -> method_metrics(...)
-    ms_per_image: dict[str, float]
-    calibration: Calibration  # what the served models need for the composites (the bundle's)
 
 
 def evaluate(
@@ -169,7 +148,7 @@ def evaluate(
 def _msma_norm_ms(
     dataset: PreparedDataset, models: Models, test_rows: np.ndarray, image_norms: np.ndarray
 ) -> float:
-    """Per-image milliseconds of the score-norm computation (done by `cache_scores`, so not in the
+    """Per-image milliseconds of the score-norm computation (done by `score_norms`, so not in the
     timings above); recomputing a few test images also checks the cache against `predict`'s path."""
     rows = test_rows[:NORMS_PARITY_IMAGES]
     start = time.perf_counter()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,14 +18,12 @@ from diffad.artifacts.layout import HeadlineDir, ReportsDir, display_path
 from diffad.artifacts.records import write_headline, write_metrics, write_per_defect, write_timing
 from diffad.config import Params
 from diffad.data.dataset import PreparedDataset
+from diffad.evaluation.result import Evaluation
 from diffad.evaluation.thresholds import calibration_figures
 from diffad.metrics import curves
 from diffad.metrics.border import border_peak_share
 from diffad.viz.heatmap import overlay_heatmap, save_png
 from diffad.viz.montage import mistake_montage, select_mistakes
-
-if TYPE_CHECKING:
-    from diffad.evaluation.evaluate import Evaluation
 
 log = logging.getLogger(__name__)
 

@@ -20,20 +20,21 @@ Uncertainty: with x calibration alarms out of n, the false-alarm rate on new goo
 the one-sided Clopper-Pearson bound ``Beta(CONFIDENCE; x + 1, n - x)`` with probability CONFIDENCE.
 With x = 0 it is 1 - (1 - CONFIDENCE)^(1/n): 299 images are needed to back r = 0.01 at 95 %.
 
-Saved in the bundle (one JSON object per method, :meth:`MethodThresholds.to_dict`), so that
-`predict`, the dashboard and the reports decide with :meth:`MethodThresholds.decide` alone.
+What is shipped (:class:`~diffad.inference.decision.MethodThresholds`, the operating point
+included) lives with the served path, :mod:`diffad.inference.decision`: serving reads it, only
+measuring fits it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from diffad.config import EvaluateConfig
-from diffad.detectors.base import MethodOutput
-from diffad.errors import DataError
+from diffad.components.detector import MethodOutput
+from diffad.core.errors import DataError
+from diffad.evaluation.settings import EvaluateSettings
+from diffad.inference.decision import MethodThresholds, OperatingPoint
 from diffad.metrics.normalize import ScoreNormalizer
 
 CONFIDENCE = 0.95  # of the stated upper bound on the false-alarm rate
@@ -62,22 +63,6 @@ def false_alarm_upper_bound(alarms: int, n: int, confidence: float = CONFIDENCE)
     return 1.0 if alarms >= n else float(beta.ppf(confidence, alarms + 1, n - alarms))
 
 
-@dataclass(frozen=True)
-class OperatingPoint:
-    """How the shipped threshold was chosen, and how many calibration images back it."""
-
-    policy: str  # false_alarm_rate | fixed_score | miss_rate (evaluate.threshold_policy)
-    parameters: dict[str, float]  # the policy's parameters, as in params.yaml
-    threshold: float  # raw score; flagged when score >= threshold
-    calibration_images: int
-    calibration_alarms: int  # calibration images at or above the threshold
-    false_alarm_rate: float  # calibration_alarms / calibration_images
-    false_alarm_rate_upper: float  # one-sided Clopper-Pearson bound at ``confidence``
-    confidence: float
-    validation_defects: int  # labelled validation defects used (miss_rate policy), else 0
-    note: str  # why the figure is weak, when it is ("" otherwise)
-
-
 def calibration_figures(point: OperatingPoint) -> dict[str, float | int]:
     """The operating point's calibration support as flat metrics (reports/metrics.json)."""
     return {
@@ -88,7 +73,7 @@ def calibration_figures(point: OperatingPoint) -> dict[str, float | int]:
 
 
 def choose_operating_point(
-    calibration: np.ndarray, cfg: EvaluateConfig, validation_defects: np.ndarray | None = None
+    calibration: np.ndarray, cfg: EvaluateSettings, validation_defects: np.ndarray | None = None
 ) -> tuple[OperatingPoint, ScoreNormalizer]:
     """The threshold of ``cfg.threshold_policy`` on calibration scores (n,), and the reference
     scale (100 = the target-false-alarm-rate threshold) that ``fixed_score`` is expressed in."""
@@ -146,43 +131,8 @@ def _scale(good: np.ndarray, threshold: float) -> ScoreNormalizer:
     return ScoreNormalizer(threshold=float(threshold), low=low)
 
 
-@dataclass(frozen=True)
-class MethodThresholds:
-    """Everything one method decides and displays with; the bundle's JSON for that method."""
-
-    threshold: float  # raw decision threshold (= operating_point.threshold)
-    operating_point: OperatingPoint
-    pixel_threshold: float | None  # map value flagged on target_false_alarm_rate of calibration pixels
-    normalizer: dict[str, float]  # score -> [0, 1000] with the decision threshold at 100
-    reference_normalizer: dict[str, float]  # the fixed_score scale: 100 = target-rate threshold
-    map_vmin: float | None  # heatmap colours: [median calibration pixel, 2 x pixel threshold - median]
-    map_vmax: float | None
-    good_scores: list[float]  # calibration scores, sorted: percentiles and the histogram
-    good_stats: dict[str, float]  # n, mean, std, min, median, max of good_scores
-
-    def decide(self, scores: np.ndarray) -> np.ndarray:
-        """Boolean (N,): anomalous when ``score >= threshold``; the one decision rule."""
-        return np.asarray(scores, np.float64) >= self.threshold
-
-    def normalize(self, scores: np.ndarray) -> np.ndarray:
-        return ScoreNormalizer.from_dict(self.normalizer)(np.asarray(scores, np.float64))
-
-    def percentile(self, scores: np.ndarray) -> np.ndarray:
-        """Share (0-100) of the calibration images that score lower."""
-        good = np.asarray(self.good_scores)
-        return 100.0 * np.searchsorted(good, np.asarray(scores), side="left") / max(len(good), 1)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> MethodThresholds:
-        """Rebuild from :meth:`to_dict` output (raises TypeError/KeyError when malformed)."""
-        return cls(**{**d, "operating_point": OperatingPoint(**d["operating_point"])})
-
-
 def fit_thresholds(
-    calibration: MethodOutput, cfg: EvaluateConfig, validation_defects: MethodOutput | None = None
+    calibration: MethodOutput, cfg: EvaluateSettings, validation_defects: MethodOutput | None = None
 ) -> MethodThresholds:
     """Operating point, normalisation and display range from calibration outputs (and, for the
     ``miss_rate`` policy, the validation defects' outputs); no test image is an input."""

@@ -24,11 +24,12 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from diffad.artifacts.layout import FEEDBACK, FeedbackDir
 from diffad.data.manifest import ManifestRow
+from diffad.data.prepare import Joined
 from diffad.data.sources import SourceItem
 from diffad.feedback.verdicts import Verdict, effective_verdicts, read_verdicts
 
@@ -63,21 +64,14 @@ def image_verdicts(rows: list[Verdict]) -> list[ImageVerdict]:
     return combined
 
 
-@dataclass
-class Joined:
-    """The feedback rows added to the staged dataset and what was left out, for ``info.json``."""
-
-    rows: list[ManifestRow] = field(default_factory=list)
-    summary: dict = field(default_factory=dict)
-
-
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 @dataclass(frozen=True)
 class FeedbackInput:
-    """``data/feedback/`` for one category, and where confirmed false alarms go."""
+    """``data/feedback/`` for one category, and where confirmed false alarms go: the extra images
+    of :func:`diffad.data.prepare.prepare_dataset` (:class:`~diffad.data.prepare.ExtraImages`)."""
 
     root: Path
     category: str

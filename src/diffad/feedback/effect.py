@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from diffad.artifacts.layout import INFO_FILE, FeedbackDir
-from diffad.detectors import served_method
 from diffad.feedback.dataset import image_verdicts
 from diffad.feedback.verdicts import read_verdicts
+from diffad.inference.serving import served_method
 
 
 def feedback_effect(
@@ -49,7 +49,7 @@ def feedback_effect(
     if not flagged:
         return result
     from diffad.data.images import read_image
-    from diffad.inference.predict import Predictor
+    from diffad.inference.predictor import Predictor
 
     predictor = Predictor.load(bundle_dir, device="cpu")
     method = flagged[-1].method

@@ -17,8 +17,10 @@ import numpy as np
 from PIL import Image
 
 from diffad.artifacts.layout import FeedbackDir
-from diffad.config import Transform
+from diffad.core.files import atomic_write, sha256_of
+from diffad.core.jsonl import utc_now
 from diffad.data.images import read_image
+from diffad.data.settings import Transform
 from diffad.data.transforms import plan_geometry
 from diffad.feedback.verdicts import (
     SCHEMA_VERSION,
@@ -26,9 +28,7 @@ from diffad.feedback.verdicts import (
     Verdict,
     append_verdict,
     read_verdicts,
-    utc_now,
 )
-from diffad.files import atomic_write, sha256_of
 
 
 @dataclass(frozen=True)

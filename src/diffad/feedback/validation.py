@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from diffad.data.expectations import ROW, import_gx, run_checks
 from diffad.data.images import BadInputError, load_file, pixel_digest, to_rgb
-from diffad.data.validation import ROW, ValidationReport, import_gx, run_checks
+from diffad.data.validation_report import ValidationReport
 from diffad.feedback.dataset import FITTED, FeedbackInput, file_sha256, source_hashes
 from diffad.feedback.verdicts import Verdict, effective_verdicts
 

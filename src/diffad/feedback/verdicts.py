@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from diffad import jsonl
-from diffad.errors import DataError
-from diffad.files import append_whole
+from diffad.core import jsonl
+from diffad.core.errors import DataError
+from diffad.core.files import append_whole
 
 SCHEMA_VERSION = 1
 VERDICTS = ("defect", "good", "unsure")  # good = a false alarm (or a confirmed good image)
@@ -80,10 +80,6 @@ class Verdict:
 FIELDS = tuple(f.name for f in dataclasses.fields(Verdict))
 _OPTIONAL_TEXT = ("defect_type", "mask", "bundle_id", "run_id", "method")
 _OPTIONAL_NUMBER = ("score", "norm_score", "threshold")
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def check_verdict(raw: Any, where: str) -> Verdict:

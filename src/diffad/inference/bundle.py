@@ -12,7 +12,7 @@
 Pre- and post-processing (transform, resolution, thresholds) live in the bundle, so predictions
 match the evaluation that produced it.
 
-A bundle is published whole (:func:`diffad.files.publish_version`: an immutable version folder,
+A bundle is published whole (:func:`diffad.core.files.publish_version`: an immutable version folder,
 then one rename of the pointer) and loaded whole (:func:`load_bundle`: the manifest read once,
 every file's sha256 checked against it, each file held open for the loader's lifetime), so a
 reader never mixes two bundles' files, and a damaged byte is refused naming the file. The bundle
@@ -35,11 +35,12 @@ import torch
 from diffad.artifacts.layout import MANIFEST, BundleDir
 from diffad.artifacts.records import BUNDLE_FORMAT
 from diffad.artifacts.runs import write_bundle_manifest
+from diffad.components.detector import Calibration, Standardizer
+from diffad.components.methods import is_composite, model_files
 from diffad.config import params_from_dict
-from diffad.detectors.base import Calibration, Standardizer, is_composite, model_files
-from diffad.errors import ArtifactError, ConfigError, DiffadError
-from diffad.evaluation.thresholds import MethodThresholds, OperatingPoint
-from diffad.files import current_version, publish_version, sha256_of
+from diffad.core.errors import ArtifactError, ConfigError, DiffadError
+from diffad.core.files import current_version, publish_version, sha256_of
+from diffad.inference.decision import MethodThresholds, OperatingPoint
 from diffad.inference.models import Models
 
 ID_DIGITS = 16  # bundle id: this many hex digits of the manifest's sha256

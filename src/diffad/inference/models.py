@@ -2,7 +2,7 @@
 
 ``Models.score`` is the single code path from images to method outputs used by `evaluate`,
 `diffad predict` and the dashboard, so all three agree by construction. Which methods exist, what
-they load and how they score is the detectors' business (:mod:`diffad.detectors`); this module
+they load and how they score is the detectors' business (:mod:`diffad.components.methods`); this module
 only loads shared parts once (the denoiser), runs the base methods a request needs, then the
 composites over them.
 """
@@ -12,65 +12,32 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from diffad.config import Params
-from diffad.detectors.base import (
-    Batch,
-    Calibration,
-    CompositeDetector,
-    Detector,
-    MethodOutput,
-    detector_class,
-    model_files,
-    scored_methods,
-)
-from diffad.errors import ArtifactError
+from diffad.components.detector import Batch, Calibration, CompositeDetector, Detector, MethodOutput
+from diffad.components.methods import detector_class, model_files, scored_methods
+from diffad.components.model_context import ModelContext
+from diffad.core.errors import ArtifactError
 
 
 @dataclass
-class Models:
-    """Loaded models + the parameters they were built with. Missing parts load lazily.
+class Models(ModelContext):
+    """Loaded models + the parameters they were built with (:class:`ModelContext`), scoring images.
 
-    ``paths``: model file by its bundle name (``gmm.json``, ``patchcore.safetensors``, ...);
     ``calibration``: what `evaluate` fitted on the calibration images for the composite methods
     (from the bundle when serving); a new object is made with it (:meth:`with_calibration`), the
     models are never changed after the fact.
     """
 
-    params: Params
-    paths: dict[str, Path]
-    device: torch.device
     calibration: Calibration | None = None
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def with_calibration(self, calibration: Calibration) -> Models:
         """The same loaded models, serving the composites fitted in ``calibration``."""
         return dataclasses.replace(self, calibration=calibration, _cache=self._cache)
-
-    def file(self, name: str) -> Path:
-        """The path of model file ``name``; ArtifactError when it is missing."""
-        path = self.paths.get(name)
-        if path is None or not Path(path).exists():
-            raise ArtifactError(f"{path or name}: model file missing; run `dvc repro` first")
-        return Path(path)
-
-    def shared(self, key: str, build: Callable[[], Any]) -> Any:
-        """A part several detectors use (the denoiser, a backbone), built once."""
-        if key not in self._cache:
-            self._cache[key] = build()
-        return self._cache[key]
-
-    def denoiser(self):
-        from diffad.diffusion.checkpoint import load_denoiser
-
-        return self.shared("denoiser", lambda: load_denoiser(self.file("denoiser.safetensors"), self.device))
 
     def detector(self, name: str) -> Detector:
         """The loaded base detector ``name`` (composites: :meth:`composite`)."""
@@ -93,9 +60,9 @@ class Models:
 
     def score_norms(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """MSMA score norms (N, L), (N, L, h, w) of ``images`` (N, 3, H, W) in [-1, 1]."""
-        from diffad.msma.scores import as_cached, compute_score_norms, score_sigmas
+        from diffad.components.score_norms import as_cached, compute_score_norms, score_sigmas
 
-        cfg = self.params.cache_scores
+        cfg = self.params.score_norms
         norms = compute_score_norms(
             self.denoiser(),
             images,
@@ -116,7 +83,7 @@ class Models:
     ) -> dict[str, MethodOutput]:
         """Score ``images`` (N, 3, H, W) in [-1, 1] with ``methods``.
 
-        ``norms``: precomputed MSMA score norms for these images (the `cache_scores` output);
+        ``norms``: precomputed MSMA score norms for these images (the `score_norms` output);
         computed from the denoiser when absent (once for every method that needs them).
         ``timings`` accumulates seconds per base method.
         """

@@ -10,7 +10,8 @@ display-sized view, and dropped before the next is read, so memory does not grow
 number (or size) of the inputs. An input that is cropped or resized gets a warning. Unreadable
 files are reported and skipped (or stop the run with ``--strict``). The output folder's rules
 (unique names mirroring the input tree, no overwriting, no writes through links) are in
-:mod:`diffad.inference.predict_outputs`.
+:mod:`diffad.inference.predict_outputs`; the loaded bundle that scores is
+:class:`~diffad.inference.predictor.Predictor`, which files are read :mod:`diffad.inference.input_files`.
 """
 
 from __future__ import annotations
@@ -18,193 +19,29 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import stat
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import torch
-from PIL import Image
 
 from diffad.artifacts.layout import MONITORING, MonitoringDir
-from diffad.data.images import read_image, to_rgb
-from diffad.data.transforms import plan_geometry, to_model_input
-from diffad.detectors import SERVED_METHOD
-from diffad.errors import ConfigError, DataError, DiffadError
-from diffad.evaluation.thresholds import MethodThresholds
-from diffad.feedback.verdicts import utc_now
-from diffad.files import safe_name
-from diffad.inference.bundle import load_bundle
+from diffad.core.errors import ConfigError, DataError, DiffadError
+from diffad.core.files import safe_name
+from diffad.core.jsonl import utc_now
+from diffad.core.runtime import configure_threads
+from diffad.data.images import read_image
+from diffad.inference.input_files import scan_inputs
 from diffad.inference.predict_outputs import PREDICTIONS, SKIPPED, OutputFolder, output_names
-from diffad.monitoring.scores_log import check_appendable, log_predictions
+from diffad.inference.predictor import Predictor, PreparedInput
+from diffad.inference.scores_log import check_appendable, log_predictions
+from diffad.inference.serving import SERVED_METHOD
 from diffad.registry import fetch_bundle
-from diffad.runtime import configure_threads, select_device
-from diffad.viz.heatmap import add_colorbar, overlay_heatmap
+
+# What `diffad predict` offers, wherever it is defined (the dashboard and the benches import these).
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-MAX_VIEW = 1024  # side of the overlay's image, at most (px)
 COLUMNS = ["path", "method", "score", "norm_score", "anomalous", "percentile", "heatmap"]
-
-
-@dataclass
-class Prediction:
-    score: float  # raw score, larger = more anomalous
-    norm_score: float  # [0, 1000], decision threshold at 100
-    anomalous: bool
-    percentile: float  # share (0-100) of the calibration (held-out good) images scoring lower
-    heatmap: np.ndarray | None  # (H, W) float32 at the bundle's working resolution (data.resolution)
-    overlay: np.ndarray | None  # (H', W' + bar, 3) uint8: the input's resolution (capped), a colour scale
-    change: str = ""  # how the input was cropped or scaled to the bundle's resolution; "" if not
-
-
-@dataclass(frozen=True)
-class PreparedInput:
-    """What scoring one image needs, without the full-size decode: a few hundred KB at most."""
-
-    x: torch.Tensor  # (1, 3, R, R) float32 in [-1, 1], the model input
-    view: np.ndarray  # (S, S, 3) uint8, the centre square at most MAX_VIEW px, for the overlay
-    change: str  # "" when the image is already R x R, otherwise how it was cropped/resized
-    source_size: tuple[int, int]  # (W, H) of the decoded image
-
-
-class Predictor:
-    """A loaded bundle. ``predict`` scores one image; ``predict_batch`` a list."""
-
-    def __init__(
-        self, models, meta: dict, thresholds: dict[str, MethodThresholds], bundle_id: str | None = None
-    ) -> None:
-        self.models, self.meta, self.thresholds = models, meta, thresholds
-        self.methods: list[str] = list(meta["methods"])
-        self.bundle_id = bundle_id  # the id of the bundle these were all loaded from, at once
-
-    @classmethod
-    def load(cls, bundle_dir: str | Path, device: str | torch.device = "cpu") -> Predictor:
-        device = select_device(device) if isinstance(device, str) else device
-        bundle = load_bundle(Path(bundle_dir), device)
-        return cls(bundle.models, bundle.meta, bundle.thresholds, bundle.bundle_id)
-
-    def preprocess(self, image: Image.Image) -> torch.Tensor:
-        """(1, 3, R, R) in [-1, 1], exactly as `convert_dataset` prepared the training images."""
-        return to_model_input(image, self.meta["resolution"], self.meta["transform"])
-
-    def prepare(self, image: Image.Image) -> PreparedInput:
-        """The model input, the overlay's view and a note on cropping/resizing of ``image``."""
-        rgb = to_rgb(image)  # the image itself when already RGB: a huge input is not copied
-        (w, h), s = rgb.size, min(rgb.size)
-        box = ((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)  # centre square
-        side = min(s, MAX_VIEW)
-        view = rgb.resize((side, side), Image.Resampling.BILINEAR, box=box) if side != s else rgb.crop(box)
-        change = self.describe_change(image.size)
-        return PreparedInput(self.preprocess(image), np.asarray(view), change, image.size)
-
-    def describe_change(self, size: tuple[int, int]) -> str:
-        """How the bundle's preprocessing changes a (W, H) input; "" when it is used as it is."""
-        resolution, transform = self.meta["resolution"], self.meta["transform"]
-        if size == (resolution, resolution):
-            return ""
-        geometry = plan_geometry(size, resolution, transform)
-        if transform == "resize" and size[0] != size[1]:
-            return f"{size[0]}x{size[1]} is resized to {resolution}x{resolution} (aspect ratio not kept)"
-        left, top, right, bottom = geometry.crop
-        if (right - left, bottom - top) != geometry.scaled:
-            kept = min(size)
-            return (
-                f"{size[0]}x{size[1]} is cropped to its centre {kept}x{kept} and scaled to "
-                f"{resolution}x{resolution}; only that square is scored"
-            )
-        return f"{size[0]}x{size[1]} is scaled to {resolution}x{resolution}"
-
-    def good_scores(self, method: str) -> np.ndarray:
-        return np.asarray(self.thresholds[self._check(method)].good_scores)
-
-    def _check(self, method: str) -> str:
-        if method not in self.thresholds:
-            raise DiffadError(f"method {method!r} is not in this bundle (has: {', '.join(self.methods)})")
-        return method
-
-    def score(self, inputs: Sequence[PreparedInput], method: str) -> list[Prediction]:
-        """Score prepared inputs in one batch."""
-        self._check(method)
-        output = self.models.score(torch.cat([p.x for p in inputs]), (method,))[method]
-        t = self.thresholds[method]
-        norms, pct, flagged = t.normalize(output.scores), t.percentile(output.scores), t.decide(output.scores)
-        results = []
-        for i, prepared in enumerate(inputs):
-            heat = None if output.maps is None else output.maps[i]
-            overlay = None
-            if heat is not None:
-                side = prepared.view.shape[0]
-                overlay = add_colorbar(
-                    overlay_heatmap(
-                        prepared.view, heat, vmin=t.map_vmin, vmax=t.map_vmax, out_size=(side, side)
-                    )
-                )
-            results.append(
-                Prediction(
-                    float(output.scores[i]),
-                    float(norms[i]),
-                    bool(flagged[i]),
-                    float(pct[i]),
-                    heat,
-                    overlay,
-                    prepared.change,
-                )
-            )
-        return results
-
-    def predict_batch(self, images: Sequence[Image.Image], method: str) -> list[Prediction]:
-        return self.score([self.prepare(image) for image in images], method)
-
-    def predict(self, image: Image.Image, method: str) -> Prediction:
-        return self.predict_batch([image], method)[0]
-
-
-def collect_inputs(inputs: Sequence[Path]) -> list[Path]:
-    """Image files named directly or found (recursively) in folders, in a stable order, once each."""
-    return scan_inputs(inputs)[0]
-
-
-def scan_inputs(inputs: Sequence[Path]) -> tuple[list[Path], list[dict[str, str]]]:
-    """(image files, skipped): files named directly or found (recursively) in folders, in a
-    stable order, once each; entries with an image suffix that are not regular files (a FIFO, a
-    device, a dangling link, a folder named ``x.png``) are skipped with the reason, never read."""
-    files: list[Path] = []
-    skipped: list[dict[str, str]] = []
-    for path in inputs:
-        if path.is_dir():
-            candidates = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        elif path.exists() or path.is_symlink():
-            candidates = [path]
-        else:
-            raise DataError(f"{safe_name(path)}: no such file or folder")
-        for candidate in candidates:
-            reason = not_a_regular_file(candidate)
-            if reason:
-                skipped.append({"path": safe_name(candidate), "error": f"{safe_name(candidate)}: {reason}"})
-            else:
-                files.append(candidate)
-    if not files:
-        raise DataError(f"no images found in {', '.join(safe_name(p) for p in inputs)}")
-    return list(dict.fromkeys(files)), skipped
-
-
-def not_a_regular_file(path: Path) -> str:
-    """Why ``path`` is not an image file to read ("" when it is a regular file, or a link to one)."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        return "a dangling link" if path.is_symlink() else "vanished"
-    except OSError as exc:
-        return f"cannot be examined ({exc.strerror})"
-    if stat.S_ISREG(mode):
-        return ""
-    kinds = {stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket"}
-    kind = next((name for test, name in kinds.items() if test(mode)), "a device")
-    return f"{'a link to ' if path.is_symlink() else ''}{kind}, not an image file"
 
 
 def predict_files(

@@ -19,8 +19,8 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from diffad.errors import DiffadError
-from diffad.files import atomic_write
+from diffad.core.errors import DiffadError
+from diffad.core.files import atomic_write
 
 RECORD = ".diffad-predict.json"  # the files a run wrote, for the next run's --force
 PREDICTIONS = "predictions.csv"

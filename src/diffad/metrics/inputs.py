@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from diffad.errors import DataError
+from diffad.core.errors import DataError
 
 # Pixel sets larger than this are subsampled (every k-th pixel) by :func:`flatten_pixels`.
 MAX_EXACT_PIXELS = 50_000_000

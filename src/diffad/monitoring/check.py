@@ -1,10 +1,11 @@
 """One monitoring decision for one category: drift of the served model's production scores, and
 the reviewers' verdicts that arrived since it was served; either can call for a retrain.
 
-The *served* bundle is the category's accepted run (``runs/<category>/accepted/models/bundle``),
-else the project's ``models/bundle`` when it is of that category; it was served from the
-accepted run's ``accepted_at`` (else the bundle manifest's modification time). Only log rows of
-that bundle (``bundle_id``) and method are compared with its calibration scores.
+The *served* bundle is the bundle of the model that serves the category, and it was served from
+when that model began to serve: :func:`diffad.inference.serving.served_model`, the same answer the
+promotion and the dashboard use (the registry's prod version when the caller reads a registry, else
+the category's accepted run, else the project's workspace when it is of that category). Only log
+rows of that bundle (``bundle_id``) and method are compared with its calibration scores.
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from diffad.artifacts.layout import BundleDir, MonitoringDir, ProjectLayout
-from diffad.artifacts.records import read_json_if_exists
 from diffad.artifacts.runs import read_bundle_manifest
-from diffad.config import MonitoringConfig
-from diffad.errors import ArtifactError
 from diffad.feedback.verdicts import read_verdicts
+from diffad.inference.scores_log import bundle_id, read_scores_log
+from diffad.inference.serving import served_model
 from diffad.monitoring.drift import DriftReport, drift_statistics, recent_window
-from diffad.monitoring.scores_log import bundle_id, read_scores_log
+from diffad.monitoring.settings import MonitoringSettings
 
 
 @dataclass(frozen=True)
@@ -38,33 +38,30 @@ class MonitorCheck:
     note: str = ""  # why no decision could be made, if so
 
 
-def served_bundle(project: Path, category: str) -> tuple[Path | None, str | None]:
-    """(bundle folder, served since) of ``category`` (see the module docstring)."""
-    layout = ProjectLayout(project)
-    accepted = layout.runs.accepted(category)
-    if accepted.bundle.manifest.is_file():
-        run = read_json_if_exists(accepted.run) or {}
-        return accepted.bundle.root, run.get("accepted_at") or _mtime(accepted.bundle.manifest)
-    own = layout.bundle
-    if own.manifest.is_file():
-        try:
-            if read_bundle_manifest(own).get("category") == category:
-                return own.root, _mtime(own.manifest)
-        except ArtifactError:
-            pass
-    return None, None
+def served_bundle(
+    project: Path, category: str, registry_clone: Path | None = None
+) -> tuple[Path | None, str | None]:
+    """(bundle folder, served since) of ``category`` (see the module docstring); the folder is None
+    when no model serves it or its bundle is not on this host (``registry_clone``: a synced local
+    copy of the model registry, :mod:`diffad.registry`)."""
+    served = served_model(project, category, registry_clone)
+    if served is None:
+        return None, None
+    return (served.bundle.root if served.bundle is not None else None), served.since
 
 
 def check_category(
     project: Path,
     category: str,
-    cfg: MonitoringConfig,
+    cfg: MonitoringSettings,
     method: str | None = None,
     log_root: Path | None = None,
+    registry_clone: Path | None = None,
 ) -> MonitorCheck:
-    """The decision for ``category`` (``log_root``: another scores-log folder than the project's)."""
+    """The decision for ``category`` (``log_root``: another scores-log folder than the project's;
+    ``registry_clone``: see :func:`served_bundle`)."""
     layout = ProjectLayout(Path(project))
-    bundle, since = served_bundle(layout.root, category)
+    bundle, since = served_bundle(layout.root, category, registry_clone)
     verdicts = read_verdicts(layout.feedback.verdicts(category))
     new = sum(1 for v in verdicts if since is None or v.instant > _time(since))
     reasons = (
@@ -73,8 +70,8 @@ def check_category(
         else []
     )
     if bundle is None:
-        note = "no served bundle of this category"
-        return MonitorCheck(category, None, method, None, None, new, bool(reasons), tuple(reasons), note)
+        note = "no served bundle of this category on this host"
+        return MonitorCheck(category, None, method, since, None, new, bool(reasons), tuple(reasons), note)
     served = bundle_id(bundle)
     logs = layout.monitoring if log_root is None else MonitoringDir(Path(log_root))
     log = read_scores_log(logs.scores_log(category))
@@ -97,10 +94,6 @@ def check_category(
         reasons = [f"score drift: {'; '.join(drift.reasons)}", *reasons]
     note = "" if drift.enough else f"{drift.n} images of {served} in the log, fewer than {cfg.min_images}"
     return MonitorCheck(category, served, method, since, drift, new, bool(reasons), tuple(reasons), note)
-
-
-def _mtime(path: Path) -> str:
-    return datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat()
 
 
 def _time(text: str) -> datetime:

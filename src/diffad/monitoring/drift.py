@@ -10,7 +10,7 @@ bundle's calibration scores (good images no model was fitted on), ``t`` the raw 
 
 A large window makes a test reject on shifts too small to matter, and a small one gives noisy
 effects, so each kind of drift needs both its test and an effect that matters
-(``MonitoringConfig``):
+(``MonitoringSettings``):
 
     more alarms        p_a  < p_value  and  a - a_0 > alarm_share_excess
     scores moved       p_KS < p_value  and  |m|     > median_shift
@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import fisher_exact, ks_2samp
 
-from diffad.config import MonitoringConfig
+from diffad.monitoring.settings import MonitoringSettings
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def recent_window(log: pd.DataFrame, bundle_id: str, method: str, window: int) -
 
 
 def drift_statistics(
-    scores: np.ndarray, good_scores: np.ndarray, threshold: float, cfg: MonitoringConfig
+    scores: np.ndarray, good_scores: np.ndarray, threshold: float, cfg: MonitoringSettings
 ) -> DriftReport:
     """Compare production ``scores`` with the calibration ``good_scores`` (see the module docstring)."""
     s, g = np.asarray(scores, np.float64), np.asarray(good_scores, np.float64)

@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import bench_pipeline  # noqa: E402
 import peer_anomalib  # noqa: E402
 
-from diffad.features.backbone import IMAGENET_MEAN, IMAGENET_STD, FeatureExtractor, load_backbone  # noqa: E402
+from diffad.components.backbone import IMAGENET_MEAN, IMAGENET_STD, FeatureExtractor, load_backbone  # noqa: E402
 
 
 def _dvc_yaml() -> dict:
@@ -25,10 +25,11 @@ def _dvc_yaml() -> dict:
 
 
 def _assert_dependency_order(spec: dict, order: list[str]) -> None:
-    assert sorted(order) == sorted(spec["stages"])
+    stages = bench_pipeline.expanded_stages(spec)
+    assert sorted(order) == sorted(stages)
     position = {name: i for i, name in enumerate(order)}
-    outs = {n: bench_pipeline._paths(s.get("outs")) for n, s in spec["stages"].items()}
-    for name, stage in spec["stages"].items():
+    outs = {n: bench_pipeline._paths(s.get("outs")) for n, s in stages.items()}
+    for name, stage in stages.items():
         for dep in bench_pipeline._paths(stage.get("deps")):
             for producer, paths in outs.items():
                 if producer != name and any(bench_pipeline._covers(p, dep) for p in paths):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from diffad.config import ConvertDatasetConfig, DataConfig
+from diffad.data.settings import ConvertDatasetSettings, DataSettings
 
 SQUARE = (8, 8, 24, 20)  # (left, top, right, bottom) of the planted defect, source pixels
 
@@ -40,7 +40,7 @@ class Trees:
     """Helpers handed to the tests by the ``trees`` fixture (no cross-module test imports)."""
 
     SQUARE = SQUARE
-    SMALL = ConvertDatasetConfig(
+    SMALL = ConvertDatasetSettings(
         min_train_images=2, min_test_images=2, calibration_fraction=0.0, min_calibration_images=0
     )  # no calibration split: these tests count train images; test_data_split.py covers it
     noise_rgb = staticmethod(noise_rgb)
@@ -78,8 +78,8 @@ class Trees:
         return root
 
     @staticmethod
-    def config(root: Path | str, source: str = "mvtec", resolution: int = 16, **kwargs) -> DataConfig:
-        return DataConfig(source=source, path=str(root), category="tiny", resolution=resolution, **kwargs)
+    def config(root: Path | str, source: str = "mvtec", resolution: int = 16, **kwargs) -> DataSettings:
+        return DataSettings(source=source, path=str(root), category="tiny", resolution=resolution, **kwargs)
 
     @staticmethod
     def digest(root: Path) -> dict[str, str]:

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from diffad.core.errors import DataError
 from diffad.data.dataset import load_prepared
 from diffad.data.prepare import prepare_dataset
 from diffad.data.transforms import to_model_input
-from diffad.errors import DataError
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from diffad.core.errors import DataError
 from diffad.data.images import BadInputError, load_file, read_image, read_mask, to_rgb
-from diffad.errors import DataError
 
 
 def pixels(path) -> np.ndarray:

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from diffad.config import ConvertDatasetConfig, DataConfig
+from diffad.core.errors import ConfigError, DataError
 from diffad.data.manifest import MANIFEST_COLUMNS
 from diffad.data.prepare import prepare_dataset
-from diffad.errors import ConfigError, DataError
+from diffad.data.settings import ConvertDatasetSettings, DataSettings
 
 
 def test_mvtec_import_writes_the_contract_layout_and_leaves_the_source_alone(trees, tmp_path):
@@ -165,8 +165,8 @@ def test_empty_test_folder_is_an_error(trees, tmp_path):
 def test_missing_source_folder_names_it(tmp_path):
     with pytest.raises(DataError, match="nowhere"):
         prepare_dataset(
-            DataConfig(source="mvtec", path=str(tmp_path / "nowhere")),
-            ConvertDatasetConfig(),
+            DataSettings(source="mvtec", path=str(tmp_path / "nowhere")),
+            ConvertDatasetSettings(),
             0,
             tmp_path / "out",
         )
@@ -219,10 +219,10 @@ def test_every_input_mode_imports(trees, tmp_path):
 
 
 def test_synthetic_source_builds_the_demo_and_rejects_unknown_categories(tmp_path):
-    small = ConvertDatasetConfig(
+    small = ConvertDatasetSettings(
         demo_train_good=3, demo_test_good=2, demo_test_per_defect=1, demo_test_unknown=2
     )
-    report = prepare_dataset(DataConfig(category="washer", resolution=32), small, 7, tmp_path / "demo")
+    report = prepare_dataset(DataSettings(category="washer", resolution=32), small, 7, tmp_path / "demo")
     assert report.has_masks and report.counts["train"] == 3 and report.counts["anomaly"] == 5
     assert report.counts["unknown"] == 2 and report.counts["masks"] == 5
     manifest = pd.read_csv(tmp_path / "demo/manifest.csv", keep_default_na=False)
@@ -230,4 +230,4 @@ def test_synthetic_source_builds_the_demo_and_rejects_unknown_categories(tmp_pat
     with pytest.raises(
         ConfigError, match=re.escape("'demo' is not a synthetic demo category (choose fabric | washer)")
     ):
-        prepare_dataset(DataConfig(category="demo"), small, 0, tmp_path / "other")
+        prepare_dataset(DataSettings(category="demo"), small, 0, tmp_path / "other")

@@ -5,14 +5,14 @@ import json
 import pandas as pd
 import pytest
 
-from diffad.config import ConvertDatasetConfig
 from diffad.data.prepare import prepare_dataset
+from diffad.data.settings import ConvertDatasetSettings
 from diffad.data.split import calibration_count
 from diffad.data.validation import validate_prepared
 
 
 def held_out(fraction=0.25, minimum=3, min_train=2):
-    return ConvertDatasetConfig(
+    return ConvertDatasetSettings(
         min_train_images=min_train,
         min_test_images=2,
         calibration_fraction=fraction,
@@ -33,7 +33,7 @@ def held_out(fraction=0.25, minimum=3, min_train=2):
 def test_calibration_count_is_the_share_at_least_the_minimum_leaving_enough_to_train(
     n_good, fraction, minimum, min_train, expected
 ):
-    cfg = ConvertDatasetConfig(
+    cfg = ConvertDatasetSettings(
         min_train_images=min_train, calibration_fraction=fraction, min_calibration_images=minimum
     )
     assert calibration_count(n_good, cfg) == expected

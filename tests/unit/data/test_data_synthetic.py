@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from diffad.config import ConvertDatasetConfig
+from diffad.core.errors import ConfigError
+from diffad.data.settings import ConvertDatasetSettings
 from diffad.data.synthetic import DEFECTS, RENDER, add_defect, make_image, write_demo
-from diffad.errors import ConfigError
 
 CASES = [(category, defect) for category, defects in DEFECTS.items() for defect in defects]
 
@@ -70,7 +70,7 @@ def test_washer_defects_stay_on_the_metal():
 
 
 def test_write_demo_builds_an_mvtec_tree(tmp_path):
-    sizes = ConvertDatasetConfig(
+    sizes = ConvertDatasetSettings(
         demo_train_good=2, demo_test_good=1, demo_test_per_defect=2, demo_test_unknown=3
     )
     write_demo("fabric", sizes, 4, tmp_path)
@@ -89,4 +89,4 @@ def test_write_demo_builds_an_mvtec_tree(tmp_path):
 
 def test_unknown_category_names_the_choices(tmp_path):
     with pytest.raises(ConfigError, match=r"'bottle'.*fabric \| washer"):
-        write_demo("bottle", ConvertDatasetConfig(), 0, tmp_path)
+        write_demo("bottle", ConvertDatasetSettings(), 0, tmp_path)

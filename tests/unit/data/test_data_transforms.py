@@ -5,8 +5,8 @@ import pytest
 import torch
 from PIL import Image
 
+from diffad.core.errors import ConfigError
 from diffad.data.transforms import plan_geometry, prepare_image, prepare_mask, to_model_input, to_tensor
-from diffad.errors import ConfigError
 
 
 def adm_center_crop(image: Image.Image, size: int) -> np.ndarray:

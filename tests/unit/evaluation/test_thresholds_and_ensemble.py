@@ -5,20 +5,16 @@ import json
 import numpy as np
 import pytest
 
-from diffad.config import EvaluateConfig
-from diffad.detectors.base import MethodOutput, Standardizer
-from diffad.detectors.ensemble import ensemble_output
-from diffad.errors import DataError
-from diffad.evaluation.thresholds import (
-    MethodThresholds,
-    choose_operating_point,
-    false_alarm_upper_bound,
-    fit_thresholds,
-)
+from diffad.components.detector import MethodOutput, Standardizer
+from diffad.core.errors import DataError
+from diffad.evaluation.settings import EvaluateSettings
+from diffad.evaluation.thresholds import choose_operating_point, false_alarm_upper_bound, fit_thresholds
+from diffad.inference.decision import MethodThresholds
+from diffad.methods.ensemble.detector import ensemble_output
 
 
-def cfg(**kwargs) -> EvaluateConfig:
-    return EvaluateConfig(methods=("padim",), **kwargs)
+def cfg(**kwargs) -> EvaluateSettings:
+    return EvaluateSettings(methods=("padim",), **kwargs)
 
 
 @pytest.mark.parametrize("rate", [0.0, 0.01, 0.05, 0.1, 0.25])

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from diffad.errors import ValidationFailed
+from diffad.core.errors import ValidationFailed
 from diffad.feedback.store import FeedbackStore, mask_to_source
 from diffad.feedback.verdicts import FeedbackError, read_verdicts
 from tests.faults.conftest import Raw, noise, save

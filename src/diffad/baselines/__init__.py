@@ -1,1 +1,0 @@
-"""PatchCore and PaDiM on the same backbone as the diffusion methods: the yardsticks."""

@@ -1,0 +1,1 @@
+"""Every anomaly-detection method, one folder each (``<name>/detector.py`` registers it)."""

@@ -1,0 +1,1 @@
+"""DDIM reconstruction (after DDAD): distance between an image and its denoised reconstruction."""

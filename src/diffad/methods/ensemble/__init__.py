@@ -1,0 +1,1 @@
+"""The standardised average of msma_gmm, msma_flow and ddim."""

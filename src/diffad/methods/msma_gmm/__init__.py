@@ -1,0 +1,1 @@
+"""MSMA with a Gaussian mixture over an image's multiscale score norms (image scores only)."""

@@ -1,0 +1,1 @@
+"""PaDiM: Mahalanobis distance of each patch feature to a Gaussian per position."""

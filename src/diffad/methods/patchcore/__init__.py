@@ -1,0 +1,1 @@
+"""PatchCore: nearest-neighbour distance to a coreset of good patch features."""
