@@ -51,7 +51,7 @@ def test_p_mean_that_trains_to_nan_is_refused(value, tmp_path, capsys):
     params = tmp_path / "params.yaml"
     params.write_text("seed: 0\n")
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["train-ddim", "--params", str(params), "-S", f"train_denoiser.p_mean={value}"])
+        cli.main(["train-denoiser", "--params", str(params), "-S", f"train_denoiser.p_mean={value}"])
     assert exit_info.value.code == 2
     assert "train_denoiser.p_mean" in capsys.readouterr().err
 
@@ -68,7 +68,8 @@ def test_bad_override_is_one_line_naming_the_key(override, named, tmp_path, caps
     params = tmp_path / "params.yaml"
     params.write_text("seed: 0\n")
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["train-ddim", "--params", str(params), "-S", override, "--data", str(tmp_path / "none")])
+        args = ["--params", str(params), "-S", override, "--data", str(tmp_path / "none")]
+        cli.main(["train-denoiser", *args])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert named in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

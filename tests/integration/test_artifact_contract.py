@@ -99,11 +99,12 @@ def test_dvc_metrics_show_is_one_row_per_method_in_a_120_column_terminal(project
 
 def test_dvc_plots_show_overlays_every_method_and_leaves_nothing_untracked(project: Path) -> None:
     plots = json.loads(dvc(project, "plots", "show", "--json").stdout)["data"]
-    for curve in ("roc", "pr"):  # one line per method (DVC names each by its file)
-        [plot] = plots[curve]
-        assert {v["filename"] for v in plot["content"]["data"]["values"]} == {f"{m}.csv" for m in METHODS}
-    pro = {v["filename"] for v in plots["pro"][0]["content"]["data"]["values"]}
-    assert pro == {f"{m}.csv" for m in METHODS - {"msma_gmm"}}  # msma_gmm has no anomaly map
+    for curve in ("roc", "pr"):  # one plot per curve kind, one line (colour) per method
+        [plot] = plots[f"reports/curves/{curve}.csv"]
+        assert plot["content"]["encoding"]["color"]["field"] == "method"
+        assert {v["method"] for v in plot["content"]["data"]["values"]} == set(METHODS)
+    pro = {v["method"] for v in plots["reports/curves/pro.csv"][0]["content"]["data"]["values"]}
+    assert pro == set(METHODS) - {"msma_gmm"}  # msma_gmm has no anomaly map
     dvc(project, "plots", "show")  # writes dvc_plots/index.html
     assert (project / "dvc_plots" / "index.html").is_file()
     status = subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True)

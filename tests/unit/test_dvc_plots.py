@@ -1,10 +1,11 @@
 """dvc.yaml's ``plots:`` show the curves `evaluate` writes for whichever methods it measured: each
-curve kind is one folder (``reports/curves/<kind>/<method>.csv``), so a new method's curves appear
-with no edit to dvc.yaml (DVC draws one plot per file of the folder; the overlay of every method is
-reports/curves/<kind>.png and the dashboard's Curves page)."""
+curve kind is one long table (``reports/curves/<kind>.csv``: method, x, y) and the template
+``.dvc/plots/methods.json`` draws one line per method, so a new method's curves appear with no edit
+to dvc.yaml."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -19,13 +20,20 @@ def plots() -> dict[str, dict]:
 
 
 @pytest.mark.parametrize("kind", ["roc", "pr", "pro"])
-def test_each_curve_kind_is_one_folder_of_csv_files(kind: str) -> None:
-    spec = plots()[f"reports/curves/{kind}"]
-    assert (spec["x"], spec["y"]) == ("x", "y")
+def test_each_curve_kind_is_one_table_drawn_one_line_per_method(kind: str) -> None:
+    spec = plots()[f"reports/curves/{kind}.csv"]
+    assert (spec["x"], spec["y"], spec["template"]) == ("x", "y", "methods")
 
 
-def test_no_plot_lists_a_method_by_name() -> None:
+def test_the_template_colours_by_the_tables_method_column() -> None:
+    template = json.loads((ROOT / ".dvc/plots/methods.json").read_text())
+    assert template["encoding"]["color"]["field"] == "method"
+    assert template["data"]["values"] == "<DVC_METRIC_DATA>"
+
+
+def test_no_curve_plot_names_a_method() -> None:
     from diffad.components.methods import method_names
 
-    text = yaml.safe_dump(yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"])
-    assert not [m for m in method_names() if f"/{m}.csv" in text]
+    curves = {name: spec for name, spec in plots().items() if name.startswith("reports/curves")}
+    text = yaml.safe_dump(curves)
+    assert len(curves) == 3 and not [m for m in method_names() if m in text]

@@ -14,8 +14,7 @@ named in :mod:`diffad.artifacts.production_data`)::
         metrics_per_defect.json        {"schema_version", "methods": {method: {defect: {...}}}, "notes"}
         summary.json                   category, counts, methods, schema_version
         scores.csv                     one row per test image
-        curves/{roc,pr,pro}.csv        long format method, x, y          dashboard
-        curves/{roc,pr,pro}/<m>.csv    x, y                              dvc plots
+        curves/{roc,pr,pro}.csv        long format method, x, y          dashboard, dvc plots
         curves/{roc,pr,pro}.png        offline renders
         heatmaps/<m>/maps.npy, heatmaps/<m>/<defect>/<stem>.png
         mistakes/<m>.png
@@ -126,10 +125,6 @@ class ReportsDir:
     def curve_table(self, name: str) -> Path:
         """Long-format ``method, x, y`` of one curve (all methods)."""
         return self.curves / f"{name}.csv"
-
-    def curve_of(self, name: str, method: str) -> Path:
-        """``x, y`` of one method's curve: one file per method, so ``dvc plots`` overlays them."""
-        return self.curves / name / f"{method}.csv"
 
     def curve_png(self, name: str) -> Path:
         return self.curves / f"{name}.png"

@@ -94,11 +94,7 @@ def _write_curves(result: Evaluation, reports: ReportsDir) -> None:
             frames[name].append(frame[["x", "y"]].assign(method=m)[["method", "x", "y"]])
     for name, parts in frames.items():
         table = pd.concat(parts) if parts else pd.DataFrame(columns=["method", "x", "y"])
-        table.to_csv(reports.curve_table(name), index=False)  # long format, for the dashboard
-        for method, group in table.groupby("method"):  # one file per method: DVC overlays them
-            path = reports.curve_of(name, str(method))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            group[["x", "y"]].to_csv(path, index=False)
+        table.to_csv(reports.curve_table(name), index=False)  # the dashboard and `dvc plots`
         _render_png(table, name, reports.curve_png(name))
 
 
