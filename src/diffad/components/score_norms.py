@@ -239,15 +239,20 @@ def save_training_positions(out_dir: str | Path, positions: Sequence[int]) -> No
 def load_training_positions(out_dir: str | Path) -> np.ndarray:
     """The positions :func:`save_training_positions` wrote; :class:`ArtifactError` naming the file."""
     path = Path(out_dir) / TRAINING_FILE
-    try:
-        positions = np.asarray(json.loads(path.read_text())["positions"], dtype=np.int64)
-    except FileNotFoundError:
-        raise ArtifactError(f"{path}: score cache file is missing") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ArtifactError(f"{path}: not a valid list of training positions ({exc})") from None
+    positions = _json_array(path, "positions", np.int64, "list of training positions")
     if positions.ndim != 1 or positions.size == 0 or positions.min() < 0:
         raise ArtifactError(f"{path}: 'positions' must be a non-empty list of non-negative integers")
     return positions
+
+
+def _json_array(path: Path, key: str, dtype: type, what: str) -> np.ndarray:
+    """``path``'s JSON list under ``key`` as an array; :class:`ArtifactError` naming the file."""
+    try:
+        return np.asarray(json.loads(path.read_text())[key], dtype=dtype)
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: score cache file is missing") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ArtifactError(f"{path}: not a valid {what} ({exc})") from None
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -264,12 +269,7 @@ def load_score_cache(out_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.nd
     image_norms = _load_npy(out_dir / IMAGE_NORMS_FILE)
     patch_norms = _load_npy(out_dir / PATCH_NORMS_FILE)
     path = out_dir / SIGMAS_FILE
-    try:
-        sigmas = np.asarray(json.loads(path.read_text())["sigmas"], dtype=np.float64)
-    except FileNotFoundError:
-        raise ArtifactError(f"{path}: score cache file is missing") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ArtifactError(f"{path}: not a valid sigmas file ({exc})") from None
+    sigmas = _json_array(path, "sigmas", np.float64, "sigmas file")
     if sigmas.ndim != 1 or not np.all(sigmas > 0):
         raise ArtifactError(f"{path}: 'sigmas' must be a list of positive numbers")
     if image_norms.ndim != 2:
