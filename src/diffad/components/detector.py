@@ -118,6 +118,11 @@ class Detector(ABC):
     def score(self, batch: Batch) -> MethodOutput:
         """Image scores (N,) and maps (N, H, W) (or None) of ``batch.images`` (N, 3, H, W) in [-1, 1]."""
 
+    def training_history(self) -> list[dict[str, float]]:
+        """Rows of the fit's learning curve (one per epoch or step; `fit@<name>` writes them for
+        `dvc plots`); empty for a method fitted in closed form."""
+        return []
+
 
 class ImageDetector(Detector):
     """A detector fitted on good training images (`fit@<name>` fits and saves it)."""

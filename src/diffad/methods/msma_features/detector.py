@@ -19,3 +19,6 @@ class MsmaFeatures(BackboneDetector):
         from diffad.methods.msma_features.model import FeatureMsma
 
         return FeatureMsma
+
+    def training_history(self) -> list[dict[str, float]]:
+        return [{"step": step, "loss": loss} for step, loss in enumerate(self.model.losses, start=1)]

@@ -2,12 +2,11 @@
 upsampled to the image; the image score is the mean of its top-k patches (``msma_flow.topk``).
 
 Fitted by `fit@msma_flow` on the cached norms of the good training images (:mod:`.training`);
-its training history is ``history.csv`` beside the model (`dvc plots`).
+its per-epoch NLLs are its training history (`fit@msma_flow` writes them for `dvc plots`).
 """
 
 from __future__ import annotations
 
-import csv
 import logging
 from pathlib import Path
 
@@ -15,7 +14,6 @@ import numpy as np
 
 from diffad.components.detector import Batch, MethodOutput, NormsDetector
 from diffad.components.methods import register
-from diffad.core.files import atomic_write
 
 log = logging.getLogger("diffad.msma_flow")
 
@@ -48,13 +46,8 @@ class MsmaFlow(NormsDetector):
 
         save_patchflow(self.flow, Path(folder) / "flow.safetensors")
 
-        def write_history(tmp: Path) -> None:
-            with open(tmp, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=["epoch", "train_nll", "val_nll"])
-                writer.writeheader()
-                writer.writerows(self.history)
-
-        atomic_write(Path(folder) / "history.csv", write_history)
+    def training_history(self) -> list[dict[str, float]]:
+        return self.history
 
     @classmethod
     def load(cls, models) -> MsmaFlow:
