@@ -51,7 +51,7 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -334,15 +334,36 @@ def _keep_validation(source: ValidationDir, target: ValidationDir) -> Validation
         return None
 
 
-def _wait_for_runs(flow_run_ids: dict[str, Any], poll_s: float) -> dict[str, str]:
-    """Poll the API until every flow run is final; {category: state name}."""
+def _wait_for_runs(
+    flow_run_ids: dict[str, Any],
+    poll_s: float,
+    requeue: Callable[[str, int], Any] | None = None,
+    crash_retries: int = 0,
+) -> dict[str, str]:
+    """Poll the API until every flow run is final; {category: state name}.
+
+    A run that ends ``Crashed`` (its worker died: the server's automation marks a run whose
+    heartbeats stopped, docs/orchestration.md) is queued again by ``requeue(name, attempt)``, up
+    to ``crash_retries`` times, and whichever worker is free takes it. Nothing of the crashed run
+    is visible: a run promotes only at its very end, in one push to the registry.
+    """
+    runs, attempts = dict(flow_run_ids), dict.fromkeys(flow_run_ids, 0)
     states: dict[str, str] = {}
+    logger = get_run_logger()
     with get_client(sync_client=True) as client:
-        while len(states) < len(flow_run_ids):
-            for name, run_id in flow_run_ids.items():
-                if name not in states and (state := client.read_flow_run(run_id).state) and state.is_final():
+        while len(states) < len(runs):
+            for name, run_id in runs.items():
+                state = None if name in states else client.read_flow_run(run_id).state
+                if state is None or not state.is_final():
+                    continue
+                if state.is_crashed() and requeue is not None and attempts[name] < crash_retries:
+                    attempts[name] += 1
+                    runs[name] = requeue(name, attempts[name])
+                    logger.warning("%s: run %s crashed (%s); queued again as %s", name, run_id,
+                                   state.message, runs[name])  # fmt: skip
+                else:
                     states[name] = state.name
-            if len(states) < len(flow_run_ids):
+            if len(states) < len(runs):
                 time.sleep(poll_s)
     return states
 
@@ -354,29 +375,33 @@ def retrain_all(
     deployment: str | None = None,
     options: dict[str, Any] | None = None,
     poll_s: float = 10.0,
+    crash_retries: int = 1,
 ) -> dict[str, str]:
     """Retrain several categories; fails (after all finished) if any of them failed.
 
     With ``deployment`` (e.g. ``"retrain/on-demand"``) each category becomes its own flow run of
-    that deployment, queued at once, so every worker on the pool takes a share; otherwise the
+    that deployment, queued at once, so every worker on the pool takes a share, and a run whose
+    worker died (``Crashed``) is queued again up to ``crash_retries`` times; otherwise the
     categories run one after another in this process. ``options`` are passed to every ``retrain``.
     """
     logger = get_run_logger()
     if deployment:
         parent = runtime.flow_run.id or uuid.uuid4().hex
-        runs = {
-            spec.name: run_deployment(
+        specs = {spec.name: spec for spec in categories}
+
+        def queue(name: str, attempt: int) -> Any:
+            return run_deployment(
                 deployment,
-                parameters=retrain_parameters(spec, project_dir, options),
+                parameters=retrain_parameters(specs[name], project_dir, options),
                 timeout=0,
-                flow_run_name=f"retrain-{spec.name}",
+                flow_run_name=f"retrain-{name}" + (f"-again{attempt}" if attempt else ""),
                 # a client retry of the same request (a slow server) must not queue a second run
-                idempotency_key=f"{parent}-{spec.name}",
+                idempotency_key=f"{parent}-{name}-{attempt}",
             ).id
-            for spec in categories
-        }
+
+        runs = {name: queue(name, 0) for name in specs}
         logger.info("queued %d run(s) of %s: %s", len(runs), deployment, runs)
-        states = _wait_for_runs(runs, poll_s)
+        states = _wait_for_runs(runs, poll_s, queue, crash_retries)
     else:
         states = {}
         for spec in categories:

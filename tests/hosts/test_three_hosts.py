@@ -33,13 +33,12 @@ import pytest
 from tests.flows.conftest import ROOT, build_tiny_project, start_prefect_server
 from tests.services import require_services, run, start_postgres, start_sshd
 
-# Out of `make test` and CI until its concurrent-promotion case is deterministic: under load the two
-# promotions of one category can run one after the other, and both are then accepted.
 pytestmark = [pytest.mark.slow, pytest.mark.hosts]
 
 SERVER_IP = "198.18.0.1"
 ADDRESSES = {"server": SERVER_IP, "worker1": "198.18.0.2", "worker2": "198.18.0.3"}
 SSH_PORT = 2222
+BARRIER_PORT = 2300
 PREFECT = [sys.executable, "-m", "prefect"]
 FLOW_TIMEOUT_S = 300
 
@@ -89,6 +88,8 @@ class Hosts:
             ),
             "TINY_HOST": host,
             "TINY_RUN_LOG": str(self.root(host) / "trained.log"),
+            # a run's evaluate stage hangs while the test has put a ``stall`` file on this host
+            "TINY_EVALUATE_HOOK": f"while [ -e {self.root(host) / 'stall'} ]; do sleep 1; done",
             **extra,
         }
 
@@ -104,6 +105,23 @@ class Hosts:
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
         self.processes.append(proc)
         return proc
+
+    def power_off(self, host: str) -> None:
+        """Every process of ``host`` killed at once, as when the machine dies (no clean-up runs)."""
+        pids = run(["ip", "netns", "pids", self.ns[host]]).stdout.split()
+        subprocess.run(["kill", "-9", *pids], capture_output=True)
+
+    def stalled_host(self) -> str | None:
+        """The worker host whose run waits in its ``stall`` hook (see :meth:`env`), if any."""
+        for host in ("worker1", "worker2"):
+            marker = str(self.root(host) / "stall")
+            for pid in run(["ip", "netns", "pids", self.ns[host]]).stdout.split():
+                try:
+                    if marker in Path(f"/proc/{pid}/cmdline").read_text():
+                        return host
+                except OSError:
+                    continue
+        return None
 
     def build_network(self) -> None:
         server = self.ns["server"]
@@ -190,6 +208,24 @@ print(json.dumps(served))
 """
 
 
+# "At once" made certain: each of the two runs waits in its evaluate stage (after it read the
+# registry's prod version) until the other got there too; without it a loaded machine may run them
+# one after the other, and then both are rightly accepted.
+BARRIER = """\
+import socket, sys
+server = socket.create_server((sys.argv[1], int(sys.argv[2])))
+server.settimeout(240)
+waiting = [server.accept()[0] for _ in range(int(sys.argv[3]))]
+for peer in waiting:
+    peer.sendall(b"go")
+    peer.close()
+"""
+ARRIVE = (
+    f'{sys.executable} -c \'import socket; s = socket.create_connection(("{SERVER_IP}", {BARRIER_PORT}));'
+    ' s.settimeout(240); assert s.recv(2) == b"go"\''
+)
+
+
 def _tags(bare: Path) -> list[str]:
     return run(["git", "-C", str(bare), "tag", "--list"]).stdout.split()
 
@@ -255,6 +291,7 @@ def test_three_hosts_share_server_remote_and_registry(hosts):
         hosts.run("server", *PREFECT, "work-pool", "create", "gpu", "--type", "process")
         hosts.run("server", *PREFECT, "work-queue", "create", "cpu", "--pool", "gpu")
         hosts.run("server", *PREFECT, "--no-prompt", "deploy", "--all", timeout=300)
+        hosts.run("server", *PREFECT, "automation", "create", "--from-file", "flows/automations.yaml")
         hosts.start("server", *PREFECT, "worker", "start", "--pool", "gpu", "--work-queue", "cpu",
                     "--name", "orchestrator", log="worker.log")  # fmt: skip
         for host in ("worker1", "worker2"):
@@ -299,14 +336,49 @@ def test_three_hosts_share_server_remote_and_registry(hosts):
 
         # --- two workers promote the same category at once: one wins, the other is not promoted
         since = _now(hosts)
+        barrier = (sys.executable, "-c", BARRIER, SERVER_IP, str(BARRIER_PORT), "2")
+        hosts.start("server", *barrier, log="barrier.log")
         for _ in range(2):
-            _run_deployment(hosts, {"category": "alpha", "overrides": ["train.quality=0.95"], **options})
+            _run_deployment(
+                hosts,
+                {"category": "alpha", "overrides": ["train.quality=0.95"], **options},
+                env={"TINY_EVALUATE_HOOK": ARRIVE},
+            )
         states = sorted(row.split()[1] for row in _wait_final(hosts, "retrain", 2, since))
         assert states == ["COMPLETED", "FAILED"], states
         assert sorted(t for t in _tags(registry_git) if t.startswith("alpha")) == [
             "alpha#prod#1", "alpha#prod#2", "alpha@v1.0.0", "alpha@v2.0.0"]  # fmt: skip
         outcomes = [r["outcome"] for r in _records(hosts, since="") if r["category"] == "alpha"]
         assert sorted(outcomes[-2:]) == ["accepted", "not_promoted"], outcomes
+
+        # --- a worker host dies mid-run: the run ends Crashed (no heartbeats), retrain-all queues the
+        # category again and the other worker promotes it; nothing of the dead run is visible
+        since = _now(hosts)
+        for host in ("worker1", "worker2"):
+            (hosts.root(host) / "stall").touch()
+        delta = {"name": "delta", "overrides": ["train.quality=0.93"]}  # evaluate runs: not restored
+        params = {"project_dir": str(hosts.same), "categories": [delta], "options": options, "poll_s": 1}
+        hosts.run("server", *PREFECT, "deployment", "run", "retrain-all/all-categories",
+                  "--params", json.dumps(params))  # fmt: skip
+        deadline = time.monotonic() + FLOW_TIMEOUT_S
+        while (dead := hosts.stalled_host()) is None:
+            assert time.monotonic() < deadline, "no worker reached the delta run's evaluate stage"
+            time.sleep(1)
+        hosts.power_off(dead)
+        for host in ("worker1", "worker2"):
+            (hosts.root(host) / "stall").unlink()
+        [crashed] = _wait_final(hosts, "retrain", 1, since)
+        assert " CRASHED delta" in crashed, crashed
+        assert not [t for t in _tags(registry_git) if t.startswith("delta")]  # nothing half-promoted
+        [fan_out] = _wait_final(hosts, "retrain-all", 1, since)
+        assert " COMPLETED" in fan_out, fan_out
+        rows = _wait_final(hosts, "retrain", 2, since)
+        assert rows[-1].startswith("retrain-delta-again1 COMPLETED"), rows
+        assert sorted(t for t in _tags(registry_git) if t.startswith("delta")) == [
+            "delta#prod#1", "delta@v1.0.0"]  # fmt: skip
+        survivor = "worker2" if dead == "worker1" else "worker1"
+        assert _records(hosts, since="")[-1]["category"] == "delta"
+        assert (hosts.root(survivor) / "project/runs/delta/accepted").is_dir()
 
         # --- the remote goes down during a run: the push fails, nothing is promoted anywhere
         before = sorted(_tags(registry_git))
