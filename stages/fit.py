@@ -2,10 +2,11 @@
 
 Which input a method needs is its detector's ``fits_on`` (:mod:`diffad.components.detector`):
 ``images`` reads the prepared dataset (``--inputs data/prepared``), ``score_norms`` the cached norms
-(``--inputs data/score_norms``). The method writes its own files into ``--out``; ``--report`` gets
-``fit.json`` (what it was fitted on) and, for a method that learns by steps, ``history.csv`` (`dvc
-plots`). The report lives outside the model folder: DVC cannot read a plot inside a cached folder
-that is not in the cache yet (a fresh clone running one stage of `dvc exp run`).
+(``--inputs data/score_norms``). The method writes its own files into ``--out``; ``--history``
+gets its learning curve (one row per epoch or step, `dvc plots`; only a header for a method fitted
+in closed form). The curve is a file of its own, not one inside the model folder: DVC cannot read a
+plot inside a cached folder that is not in the cache yet (a fresh clone running one stage of `dvc
+exp run`), and a cached file, unlike an uncached one, is restored from the run-cache on any host.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 # First: from this import on, the stage dies with its parent (stages/__init__.py).
 from stages import load_stage_params, stage_device, stage_parser
 
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="data/prepared (image-fitted) or data/score_norms (norm-fitted)",
     )
     parser.add_argument("--out", type=Path, required=True, help="the method's model folder")
-    parser.add_argument("--report", type=Path, required=True, help="the fit's report folder")
+    parser.add_argument("--history", type=Path, required=True, help="the learning curve's CSV file")
     args = parser.parse_args(argv)
     params = load_stage_params(args)
 
@@ -65,18 +65,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     args.out.mkdir(parents=True, exist_ok=True)
     fitted.save(args.out)
-    write_report(args.report, args.method, detector.fits_on, len(inputs), fitted.training_history())
+    write_history(args.history, fitted.training_history())
     log.info("%s fitted on %d images in %.1f s", args.method, len(inputs), time.perf_counter() - start)
 
 
-def write_report(folder: Path, method: str, fits_on: str, images: int, history: list[dict]) -> None:
-    """No timings here: the report is a stage output, and must be the same on every rerun."""
-    folder.mkdir(parents=True, exist_ok=True)
-    record = {"method": method, "fitted_on": fits_on, "training_images": images, "history_rows": len(history)}
-    atomic_write(folder / "fit.json", lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
-    if history:
-        table = pd.DataFrame(history)
-        atomic_write(folder / "history.csv", lambda tmp: table.to_csv(tmp, index=False))
+def write_history(path: Path, history: list[dict]) -> None:
+    """No timings here: the curve is a stage output, and must be the same on every rerun."""
+    table = pd.DataFrame(history) if history else pd.DataFrame(columns=["step"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ def _project(tmp_path: Path, cmd: str) -> Path:
 
 def test_a_failed_stage_s_cause_is_on_the_first_line_of_the_failure(tmp_path):
     """A real stage failing on bad input: its one-line error, not "stage exit 2):" and 124 lines."""
-    args = "--params params.yaml --method msma_gmm --inputs nowhere --out out --report rep"
+    args = "--params params.yaml --method msma_gmm --inputs nowhere --out out --history rep.csv"
     cmd = f"{sys.executable} {ROOT}/stages/fit.py {args}"
     project = _project(tmp_path, cmd)
     with pytest.raises(StageFailed) as info:

@@ -57,7 +57,7 @@ def test_killing_dvc_repro_half_a_second_into_a_stage_leaves_no_orphan(tmp_path,
     (project / "dvc.yaml").write_text(
         "stages:\n  fit_patchcore:\n"
         f"    cmd: {sys.executable} {ROOT}/stages/fit.py --params params.yaml --method patchcore"
-        f" --inputs data --out {marker} --report rep\n"
+        f" --inputs data --out {marker} --history rep.csv\n"
         "    outs: [out]\n"
     )
     env = {

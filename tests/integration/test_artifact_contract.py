@@ -105,10 +105,10 @@ def test_dvc_plots_show_overlays_every_method_and_leaves_nothing_untracked(proje
         assert {v["method"] for v in plot["content"]["data"]["values"]} == set(METHODS)
     pro = {v["method"] for v in plots["reports/curves/pro.csv"][0]["content"]["data"]["values"]}
     assert pro == set(METHODS) - {"msma_gmm"}  # msma_gmm has no anomaly map
-    [flow] = plots["reports/fit/msma_flow/history.csv"]  # the learning curves fit@<method> wrote
+    [flow] = plots["reports/fit/msma_flow.csv"]  # the learning curves fit@<method> wrote
     epochs = [v["epoch"] for v in flow["content"]["data"]["values"] if v.get("rev") == "workspace"]
     assert {int(e) for e in epochs} == set(range(1, TINY["msma_flow"]["epochs"] + 1))
-    assert plots["reports/fit/msma_features/history.csv"][0]["content"]["data"]["values"]
+    assert plots["reports/fit/msma_features.csv"][0]["content"]["data"]["values"]
     dvc(project, "plots", "show")  # writes dvc_plots/index.html
     assert (project / "dvc_plots" / "index.html").is_file()
     status = subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True)

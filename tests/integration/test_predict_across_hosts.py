@@ -30,7 +30,7 @@ def _run(cmd: list[str], cwd: Path) -> str:
 
 def _predict(host: Path, images: list[str], *source: str) -> tuple[str, pd.DataFrame]:
     """What `diffad predict` printed, and its predictions.csv."""
-    out = host / "predictions"
+    out = host / "predictions-across-hosts"  # the shared project may hold other tests' predictions/
     cmd = [sys.executable, "-m", "diffad.cli", "predict", *images, *source, "--method", "padim",
            "--out", str(out), "--threads", "1"]  # fmt: skip
     printed = _run(cmd, host)
