@@ -123,19 +123,18 @@ def category_runs(env: dict[str, str], fan_out_id: str) -> dict[str, dict]:
     code = f"""
 import json
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 with get_client(sync_client=True) as client:
     parent = client.read_flow_run({fan_out_id!r})
     runs = client.read_flow_runs()
 print(json.dumps([[r.name, r.state_name, r.start_time and r.start_time.timestamp(),
-                   r.end_time and r.end_time.timestamp(), str(r.created.timestamp())]
+                   r.end_time and r.end_time.timestamp()]
                   for r in runs if r.name.startswith("retrain-") and r.created >= parent.created]))
 """
     rows = json.loads(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                                      text=True, check=True).stdout)  # fmt: skip
     return {
         name: {"state": state, "start": start, "end": end, "seconds": round(end - start, 1)}
-        for name, state, start, end, _ in rows
+        for name, state, start, end in rows
         if start and end
     }
 
