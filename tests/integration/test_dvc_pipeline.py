@@ -177,6 +177,31 @@ def test_a_bundle_written_before_threads_became_a_fixed_count_still_loads(reprod
     assert Predictor.load(bundle, "cpu").methods == meta["methods"]
 
 
+def test_serving_fused_scores_only_its_weighted_parts(reproduced_project):
+    """A part the fused weights give 0 is not run when serving (it was the whole cost of predict),
+    and the fused output is the one every part would give."""
+    import dataclasses
+
+    import torch
+
+    from diffad.components.detector import Calibration
+    from diffad.inference.predictor import Predictor
+
+    models = Predictor.load(reproduced_project / "models/bundle", "cpu").models
+    fitted = models.calibration.composites["fused"]
+    only_patchcore = {m: float(m == "patchcore") for m in fitted["map_weights"]}
+    weights = {"map_weights": only_patchcore, "image_weights": fitted["image_weights"]}
+    served = models.with_calibration(dataclasses.replace(models.calibration, composites={"fused": weights}))
+    side = models.params.data.resolution
+    images = torch.rand(2, 3, side, side, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    timings: dict[str, float] = {}
+    fused = served.score(images, ("fused",), timings=timings)["fused"]
+    assert set(timings) == {"patchcore"}  # map_max: the image score is the map's maximum
+    every = served.score(images, ("fused", "msma_flow", "ddim", "padim", "msma_features"))["fused"]
+    assert np.array_equal(fused.scores, every.scores) and np.array_equal(fused.maps, every.maps)
+    assert isinstance(models.calibration, Calibration)
+
+
 def test_a_bundle_written_before_composites_had_their_key_still_serves_fused(reproduced_project, tmp_path):
     """Bundles from before issue 12 keep the fused weights under `fusion` (accepted runs still
     serve them): they load, and score `fused` as the new `composites` key does."""

@@ -204,6 +204,10 @@ class CompositeDetector(Detector):
     def score(self, batch: Batch) -> MethodOutput:
         raise TypeError(f"{self.name} combines its parts' outputs: use combine()")
 
+    def needed_parts(self) -> tuple[str, ...]:
+        """The parts :meth:`combine` reads with its fitted state: serving scores only these."""
+        return self.parts
+
     @abstractmethod
     def combine(self, parts: dict[str, MethodOutput]) -> MethodOutput:
         """The composite's output from its parts' outputs on the same images."""

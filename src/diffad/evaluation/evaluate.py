@@ -112,7 +112,7 @@ def evaluate(
         combiner = served.composite(m)
         for outputs in every_output:
             outputs[m] = combiner.combine(outputs)
-        ms_per_image[m] = sum(ms_per_image[p] for p in scored_methods((m,)))
+        ms_per_image[m] = sum(ms_per_image[p] for p in combiner.needed_parts())  # what serving runs
 
     labelled = labels >= 0
     masks = dataset.masks(manifest.iloc[test_rows[labelled]]) if dataset.has_masks else None

@@ -91,8 +91,10 @@ class Models(ModelContext):
         composites = [m for m in methods if issubclass(detector_class(m), CompositeDetector)]
         combiners = {m: self.composite(m) for m in composites}  # fail before any work
         batch = Batch(images, norms, self.score_norms)
+        needed = [m for m in methods if m not in combiners]
+        needed += [p for combiner in combiners.values() for p in combiner.needed_parts()]
         out: dict[str, MethodOutput] = {}
-        for name in scored_methods(methods):
+        for name in scored_methods(needed):
             start = time.perf_counter()
             out[name] = self.detector(name).score(batch)
             timings[name] = timings.get(name, 0.0) + time.perf_counter() - start

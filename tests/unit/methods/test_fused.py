@@ -69,14 +69,32 @@ def test_fit_fusion_puts_the_weight_on_the_part_that_sees_the_pasted_defects():
     assert restored == weights
 
 
-def test_map_max_image_score_is_the_maximum_of_the_fused_map():
-    rng = np.random.default_rng(1)
+def _parts_and_standardizers(seed: int, informative: str):
     masks = np.zeros((6, 8, 8), bool)
     masks[:, 2:4, 2:4] = True
-    parts = _outputs(masks, "ddim", rng)
-    standardizers = {m: Standardizer.fit(o) for m, o in parts.items()}
+    parts = _outputs(masks, informative, np.random.default_rng(seed))
+    return parts, {m: Standardizer.fit(o) for m, o in parts.items()}
+
+
+def test_map_max_image_score_is_the_maximum_of_the_fused_map():
+    parts, standardizers = _parts_and_standardizers(seed=1, informative="ddim")
     weights = FusionWeights({"ddim": 0.5, "padim": 0.5}, {"msma_gmm": 1.0})
     fused = fused_output(parts, standardizers, weights, "map_max")
     assert np.allclose(fused.scores, fused.maps.reshape(6, -1).max(axis=1))
     weighted = fused_output(parts, standardizers, weights, "weighted")
     assert np.allclose(weighted.scores, standardizers["msma_gmm"].scores(parts["msma_gmm"].scores))
+
+
+def test_a_part_weighted_zero_is_not_needed_and_changes_nothing():
+    parts, standardizers = _parts_and_standardizers(seed=2, informative="patchcore")
+    weights = FusionWeights(
+        {"msma_flow": 0.25, "msma_features": 0.0, "ddim": 0.0, "patchcore": 0.75, "padim": 0.0},
+        {"msma_gmm": 0, "msma_flow": 0.25, "msma_features": 0.25, "ddim": 0, "patchcore": 0.5, "padim": 0},
+    )
+    assert weights.used_parts("map_max") == ("msma_flow", "patchcore")
+    assert weights.used_parts("weighted") == ("msma_flow", "patchcore", "msma_features")
+    for how in ("map_max", "weighted"):
+        every = fused_output(parts, standardizers, weights, how)
+        used = {m: parts[m] for m in weights.used_parts(how)}  # what serving scores
+        only = fused_output(used, standardizers, weights, how)
+        assert np.array_equal(only.scores, every.scores) and np.array_equal(only.maps, every.maps)

@@ -51,6 +51,11 @@ class Fused(CompositeDetector):
         how = self.models.params.fused.image_score
         return fused_output(parts, self.standardizers, FusionWeights(**self.state), how)
 
+    def needed_parts(self) -> tuple[str, ...]:
+        """Parts of non-zero weight: a part weighted 0 adds nothing, and scoring it would cost
+        predict its whole runtime (the backbone at 256 px, a DDIM reconstruction)."""
+        return FusionWeights(**self.state).used_parts(self.models.params.fused.image_score)
+
 
 @dataclass(frozen=True)
 class FusionWeights:
@@ -61,6 +66,11 @@ class FusionWeights:
 
     def to_dict(self) -> dict[str, dict[str, float]]:
         return {"map_weights": dict(self.map_weights), "image_weights": dict(self.image_weights)}
+
+    def used_parts(self, image_score: str) -> tuple[str, ...]:
+        """The parts of non-zero weight in the map, and in the image score when it is ``weighted``."""
+        weights = [self.map_weights] + ([self.image_weights] if image_score == "weighted" else [])
+        return tuple(dict.fromkeys(m for w in weights for m, x in w.items() if x > 0))
 
 
 def simplex_grid(n: int, step: float = GRID_STEP) -> list[tuple[float, ...]]:
@@ -162,9 +172,13 @@ def fused_output(
     ``image_score``: ``weighted`` = the image weights over the parts' image scores; ``map_max`` =
     the maximum of the fused map (as the DDIM, PatchCore and PaDiM detectors score an image).
     """
-    maps = np.asarray(sum(w * standardizers[m].maps(parts[m].maps) for m, w in weights.map_weights.items()))
+    maps = np.asarray(
+        sum(w * standardizers[m].maps(parts[m].maps) for m, w in weights.map_weights.items() if w > 0)
+    )
     if image_score == "map_max":
         scores = maps.reshape(len(maps), -1).max(axis=1)
     else:
-        scores = sum(w * standardizers[m].scores(parts[m].scores) for m, w in weights.image_weights.items())
+        scores = sum(
+            w * standardizers[m].scores(parts[m].scores) for m, w in weights.image_weights.items() if w > 0
+        )
     return MethodOutput(np.asarray(scores, np.float64), maps.astype(np.float32))
