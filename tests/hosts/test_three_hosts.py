@@ -176,24 +176,41 @@ def _flow_run_states(hosts: Hosts, sql: str) -> list[str]:
     return [row for row in hosts.pg.psql(sql, prefix=hosts.prefix("server")).split("\n") if row]
 
 
-def _wait_final(hosts: Hosts, flow: str, count: int, since: str = "1970-01-01") -> list[str]:
-    """'<run name> <state> <category>' of ``count`` final runs of ``flow`` created after ``since``."""
+def _final_since(hosts: Hosts, flow: str, since: str) -> list[str]:
+    """'<run name> <state> <category>' of the final runs of ``flow`` created after ``since``."""
     sql = (
         "SELECT r.name || ' ' || r.state_type || ' ' || coalesce(r.parameters->>'category', '') "
         f"FROM flow_run r JOIN flow f ON f.id = r.flow_id WHERE f.name = '{flow}' "
         f"AND r.created > '{since}' AND r.state_type IN ('COMPLETED', 'FAILED', 'CRASHED', 'CANCELLED') "
         "ORDER BY r.end_time"
     )
+    return _flow_run_states(hosts, sql)
+
+
+def _wait_final(hosts: Hosts, flow: str, count: int, since: str = "1970-01-01") -> list[str]:
+    """'<run name> <state> <category>' of ``count`` final runs of ``flow`` created after ``since``."""
     deadline = time.monotonic() + FLOW_TIMEOUT_S
-    while len(rows := _flow_run_states(hosts, sql)) < count:
-        logs = "\n".join(
-            f"--- {h} {p.name}\n{p.read_text()[-1500:]}"
-            for h in ADDRESSES
-            for p in hosts.root(h).glob("*.log")
-        )
-        assert time.monotonic() < deadline, f"{flow} runs not final: {rows}\n{logs}"
+    while len(rows := _final_since(hosts, flow, since)) < count:
+        assert time.monotonic() < deadline, f"{flow} runs not final: {rows}\n{_what_ran(hosts)}"
         time.sleep(2)
     return rows
+
+
+def _what_ran(hosts: Hosts) -> str:
+    """Every flow run since the server started (name, state, message) and the tail of each host's logs:
+    what a failed wait shows, so a run that never came is told apart from one that came late."""
+    sql = (
+        "SELECT to_char(r.created, 'HH24:MI:SS') || ' ' || r.name || ' ' || coalesce(r.state_name, '') || ' '"
+        " || coalesce(s.message, '') FROM flow_run r LEFT JOIN flow_run_state s ON s.id = r.state_id"
+        " WHERE r.state_type <> 'SCHEDULED' ORDER BY r.created"
+    )
+    runs = "\n".join(_flow_run_states(hosts, sql))
+    files = [p for h in ADDRESSES for p in hosts.root(h).glob("*.log")]
+    files.append(hosts.root("server") / "sshd" / "sshd.log")
+    logs = "\n".join(f"--- {p.relative_to(hosts.base)}\n{p.read_text()[-1500:]}" for p in files if p.exists())
+    recent = [f"{r['category']} {r['outcome']}: {r.get('reason') or ''}"[:300] for r in _records(hosts, "")]
+    recent = recent[-4:]
+    return f"flow runs:\n{runs}\nlast run records:\n" + "\n".join(recent) + f"\n{logs}"
 
 
 FETCH = """\
@@ -205,6 +222,26 @@ for category in sys.argv[2:]:
     version, bundle = fetch_bundle(Path(sys.argv[1]), os.environ["DIFFAD_REGISTRY"], category)
     served[category] = [version.tag, (bundle / "model.json").read_text()]
 print(json.dumps(served))
+"""
+
+
+# The deployments' own schedules (hourly data-watch and monitor, the nightly retrains) off: a scheduled
+# run that falls inside the test would take a worker's only slot, and a run the test waits for would
+# wait behind it.
+UNSCHEDULE = """\
+import asyncio
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+async def main():
+    async with get_client() as client:
+        for deployment in await client.read_deployments():
+            for schedule in deployment.schedules:
+                await client.delete_deployment_schedule(deployment.id, schedule.id)
+        scheduled = FlowRunFilterState(type=FlowRunFilterStateType(any_=["SCHEDULED"]))
+        for run in await client.read_flow_runs(flow_run_filter=FlowRunFilter(state=scheduled)):
+            await client.delete_flow_run(run.id)
+        assert not await client.read_flow_runs(flow_run_filter=FlowRunFilter(state=scheduled))
+asyncio.run(main())
 """
 
 
@@ -291,6 +328,7 @@ def test_three_hosts_share_server_remote_and_registry(hosts):
         hosts.run("server", *PREFECT, "work-pool", "create", "gpu", "--type", "process")
         hosts.run("server", *PREFECT, "work-queue", "create", "cpu", "--pool", "gpu")
         hosts.run("server", *PREFECT, "--no-prompt", "deploy", "--all", timeout=300)
+        hosts.run("server", sys.executable, "-c", UNSCHEDULE)
         hosts.run("server", *PREFECT, "automation", "create", "--from-file", "flows/automations.yaml")
         hosts.start("server", *PREFECT, "worker", "start", "--pool", "gpu", "--work-queue", "cpu",
                     "--name", "orchestrator", log="worker.log")  # fmt: skip
@@ -362,7 +400,8 @@ def test_three_hosts_share_server_remote_and_registry(hosts):
                   "--params", json.dumps(params))  # fmt: skip
         deadline = time.monotonic() + FLOW_TIMEOUT_S
         while (dead := hosts.stalled_host()) is None:
-            assert time.monotonic() < deadline, "no worker reached the delta run's evaluate stage"
+            ended = _final_since(hosts, "retrain", since)  # a run that ended before its evaluate: no wait
+            assert time.monotonic() < deadline and not ended, f"delta never stalled\n{_what_ran(hosts)}"
             time.sleep(1)
         hosts.power_off(dead)
         for host in ("worker1", "worker2"):
