@@ -15,6 +15,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "bench"))
 import bench_pipeline  # noqa: E402
+import denoiser_crops  # noqa: E402
 import peer_anomalib  # noqa: E402
 
 from diffad.components.backbone import IMAGENET_MEAN, IMAGENET_STD, FeatureExtractor, load_backbone  # noqa: E402
@@ -123,3 +124,15 @@ def test_fast_coreset_selects_what_anomalibs_loop_selects():
     torch.manual_seed(1)
     fast = peer_anomalib.fast_k_center_greedy()(embedding, 0.02).select_coreset_idxs()
     assert fast == stock
+
+
+def test_random_crops_are_windows_of_their_own_image_and_repeat_with_the_seed():
+    images = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
+    crops = denoiser_crops.random_crops(images, side=4, per_image=5, seed=3)
+    assert crops.shape == (10, 3, 4, 4)
+    for i, crop in enumerate(crops):
+        image = images[i // 5]
+        windows = image.unfold(1, 4, 1).unfold(2, 4, 1)  # (C, 5, 5, 4, 4): every 4 x 4 window
+        assert any(torch.equal(crop, windows[:, r, c]) for r in range(5) for c in range(5)), i
+    assert torch.equal(crops, denoiser_crops.random_crops(images, side=4, per_image=5, seed=3))
+    assert not torch.equal(crops, denoiser_crops.random_crops(images, side=4, per_image=5, seed=4))
