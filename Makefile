@@ -11,9 +11,9 @@ export DVC_NO_ANALYTICS := 1
 export GX_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
-# Bit-identical models on every x86-64 machine: PyTorch's kernels, oneDNN and MKL pick AVX-512 code
-# where the CPU has it, whose float sums round differently, so a denoiser trained on such a machine
-# differs from the one dvc.lock records. Capped at AVX2, every machine trains the same bytes.
+# dvc.lock's bytes on AVX-512 machines too: PyTorch's kernels, oneDNN and MKL pick AVX-512 code
+# where the CPU has it, whose float sums round differently. Capped at AVX2, such a machine trains the
+# lock's denoiser, score norms, msma_gmm, PaDiM and msma_features, not yet its msma_flow and PatchCore.
 export ATEN_CPU_CAPABILITY := avx2
 export ONEDNN_MAX_CPU_ISA := AVX2
 export MKL_CBWR := AVX2
